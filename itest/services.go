@@ -32,8 +32,8 @@ var (
 	Postgres = &Service{
 		Name: "PostgreSQL", Env: "SLUICE_TEST_PG_DSN",
 		image: "postgres:15", port: "5432/tcp",
-		env: map[string]string{"POSTGRES_HOST_AUTH_METHOD": "trust"},
-		cmd: []string{"postgres", "-c", "wal_level=logical", "-c", "max_replication_slots=20", "-c", "max_wal_senders=20"},
+		env:  map[string]string{"POSTGRES_HOST_AUTH_METHOD": "trust"},
+		cmd:  []string{"postgres", "-c", "wal_level=logical", "-c", "max_replication_slots=20", "-c", "max_wal_senders=20"},
 		wait: wait.ForLog("database system is ready to accept connections").WithOccurrence(2),
 		format: func(hp string) string {
 			return "postgres://postgres@" + hp + "/postgres?sslmode=disable"
