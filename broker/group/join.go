@@ -1,0 +1,771 @@
+package group
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// newMemberJoinTimeout bounds how long a member may stay in the join phase
+// (Kafka's group.new.member.join.timeout, KIP-394) when Run is late.
+const newMemberJoinTimeout = 5 * time.Minute
+
+// joinResult is what a JoinGroup waiter receives.
+type joinResult struct {
+	errCode      int16
+	generation   int32
+	protocolType string
+	protocol     string
+	leader       string
+	memberID     string
+	members      []kmsg.JoinGroupResponseMember // leader only
+}
+
+// syncResult is what a SyncGroup waiter receives.
+type syncResult struct {
+	errCode      int16
+	assignment   []byte
+	protocolType string
+	protocol     string
+}
+
+func joinErr(memberID string, code int16) joinResult {
+	return joinResult{errCode: code, generation: -1, memberID: memberID}
+}
+
+func ms(v int32) time.Duration { return time.Duration(v) * time.Millisecond }
+
+// joinGroup serves JoinGroup v0-v9.
+func (c *Coordinator) joinGroup(ctx context.Context, req *kmsg.JoinGroupRequest) (kmsg.Response, error) {
+	res, wait := c.join(ctx, req)
+	if wait != nil {
+		select {
+		case res = <-wait:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+	resp.ErrorCode = res.errCode
+	resp.Generation = res.generation
+	if req.Version >= 7 && res.protocolType != "" {
+		pt := res.protocolType
+		resp.ProtocolType = &pt
+	}
+	if res.protocol != "" || req.Version < 7 {
+		p := res.protocol
+		resp.Protocol = &p
+	}
+	resp.LeaderID = res.leader
+	resp.MemberID = res.memberID
+	resp.Members = res.members
+	return resp, nil
+}
+
+// join runs the JoinGroup state machine. It returns either an immediate
+// result, or a channel the result will be sent on.
+func (c *Coordinator) join(ctx context.Context, req *kmsg.JoinGroupRequest) (joinResult, chan joinResult) {
+	if !c.isLoaded() {
+		return joinErr(req.MemberID, kerr.CoordinatorLoadInProgress.Code), nil
+	}
+	if req.Group == "" {
+		return joinErr(req.MemberID, kerr.InvalidGroupID.Code), nil
+	}
+	session := ms(req.SessionTimeoutMillis)
+	if session < c.cfg.MinSessionTimeout || session > c.cfg.MaxSessionTimeout {
+		return joinErr(req.MemberID, kerr.InvalidSessionTimeout.Code), nil
+	}
+	rebalance := ms(req.RebalanceTimeoutMillis)
+	if req.Version == 0 || rebalance <= 0 {
+		rebalance = session // v0 has no rebalance timeout: Kafka uses the session timeout
+	}
+	var instanceID *string
+	if req.Version >= 5 && req.InstanceID != nil {
+		id := *req.InstanceID
+		instanceID = &id
+	}
+	protos := make([]protocolPref, 0, len(req.Protocols))
+	for _, p := range req.Protocols {
+		protos = append(protos, protocolPref{name: p.Name, metadata: p.Metadata})
+	}
+	var g *group
+	if req.MemberID == "" {
+		g = c.getOrCreateGroup(req.Group)
+	} else if g = c.getGroup(req.Group); g == nil {
+		return joinErr(req.MemberID, kerr.UnknownMemberID.Code), nil
+	}
+	j := joinReq{
+		memberID: req.MemberID, instanceID: instanceID, clientID: clientIDFrom(ctx), clientHost: clientHostFrom(ctx),
+		session: session, rebalance: rebalance, protocolType: req.ProtocolType, protocols: protos,
+		requireKnownID: req.Version >= 4,
+	}
+	defer c.poke()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return c.joinLocked(ctx, g, j, time.Now())
+}
+
+type joinReq struct {
+	memberID       string
+	instanceID     *string
+	clientID       string
+	clientHost     string
+	session        time.Duration
+	rebalance      time.Duration
+	protocolType   string
+	protocols      []protocolPref
+	requireKnownID bool
+}
+
+func (c *Coordinator) joinLocked(ctx context.Context, g *group, j joinReq, now time.Time) (joinResult, chan joinResult) {
+	if g.state == StateDead {
+		return joinErr(j.memberID, kerr.CoordinatorNotAvailable.Code), nil
+	}
+	if !g.supportsProtocolsLocked(j.memberID, j.protocolType, j.protocols) {
+		return joinErr(j.memberID, kerr.InconsistentGroupProtocol.Code), nil
+	}
+	if j.memberID == "" {
+		newID := newMemberID(j.clientID)
+		if j.instanceID != nil {
+			if old, ok := g.staticMembers[*j.instanceID]; ok {
+				return c.replaceStaticMemberLocked(ctx, g, old, newID, j, now)
+			}
+		} else if j.requireKnownID {
+			// KIP-394: hand out the id first, so a client that never
+			// gets the response cannot leave ghost members behind.
+			g.pendingMembers[newID] = now.Add(j.session)
+			return joinErr(newID, kerr.MemberIDRequired.Code), nil
+		}
+		if len(g.members) >= c.cfg.MaxGroupSize {
+			return joinErr(newID, kerr.GroupMaxSizeReached.Code), nil
+		}
+		return c.addMemberAndRebalanceLocked(g, newID, j, now)
+	}
+	if _, pending := g.pendingMembers[j.memberID]; pending && j.instanceID == nil {
+		if len(g.members) >= c.cfg.MaxGroupSize {
+			delete(g.pendingMembers, j.memberID)
+			return joinErr(j.memberID, kerr.GroupMaxSizeReached.Code), nil
+		}
+		return c.addMemberAndRebalanceLocked(g, j.memberID, j, now)
+	}
+	if j.instanceID != nil {
+		if cur, ok := g.staticMembers[*j.instanceID]; ok && cur != j.memberID {
+			return joinErr(j.memberID, kerr.FencedInstanceID.Code), nil
+		}
+	}
+	m := g.members[j.memberID]
+	if m == nil {
+		return joinErr(j.memberID, kerr.UnknownMemberID.Code), nil
+	}
+	switch g.state {
+	case StatePreparingRebalance:
+		return c.updateMemberAndRebalanceLocked(g, m, j, now)
+	case StateCompletingRebalance:
+		if m.sameProtocols(j.protocols) {
+			// The member lost its JoinGroup response: send it again.
+			m.heartbeatDeadline = now.Add(m.sessionTimeout)
+			return c.currentGenerationLocked(g, m.id, g.leader == m.id), nil
+		}
+		return c.updateMemberAndRebalanceLocked(g, m, j, now)
+	case StateStable:
+		if g.leader == m.id || !m.sameProtocols(j.protocols) {
+			// A leader rejoin means it wants a new assignment (e.g. metadata changed).
+			return c.updateMemberAndRebalanceLocked(g, m, j, now)
+		}
+		m.heartbeatDeadline = now.Add(m.sessionTimeout)
+		return c.currentGenerationLocked(g, m.id, false), nil
+	default: // Empty: no members
+		return joinErr(j.memberID, kerr.UnknownMemberID.Code), nil
+	}
+}
+
+// currentGenerationLocked answers a JoinGroup with the running generation.
+func (c *Coordinator) currentGenerationLocked(g *group, memberID string, withMembers bool) joinResult {
+	r := joinResult{
+		generation: g.generation, protocolType: g.protocolType, protocol: g.protocol,
+		leader: g.leader, memberID: memberID,
+	}
+	if withMembers {
+		r.members = g.joinMembersLocked()
+	}
+	return r
+}
+
+func (g *group) joinMembersLocked() []kmsg.JoinGroupResponseMember {
+	ms := make([]kmsg.JoinGroupResponseMember, 0, len(g.members))
+	for _, id := range sortedKeys(g.members) {
+		m := g.members[id]
+		jm := kmsg.NewJoinGroupResponseMember()
+		jm.MemberID = id
+		jm.InstanceID = m.instanceID
+		jm.ProtocolMetadata = m.metadataFor(g.protocol)
+		ms = append(ms, jm)
+	}
+	return ms
+}
+
+func (c *Coordinator) addMemberAndRebalanceLocked(g *group, id string, j joinReq, now time.Time) (joinResult, chan joinResult) {
+	wait := make(chan joinResult, 1)
+	m := &member{
+		id: id, instanceID: j.instanceID, clientID: j.clientID, clientHost: j.clientHost,
+		sessionTimeout: j.session, rebalanceTimeout: j.rebalance,
+		protocolType: j.protocolType, protocols: j.protocols,
+		joinWaiter:        wait,
+		heartbeatDeadline: now.Add(newMemberJoinTimeout),
+	}
+	if len(g.members) == 0 {
+		g.protocolType = j.protocolType
+	}
+	g.members[id] = m
+	if g.leader == "" {
+		g.leader = id
+	}
+	if j.instanceID != nil {
+		g.staticMembers[*j.instanceID] = id
+	}
+	delete(g.pendingMembers, id)
+	if g.state == StatePreparingRebalance && g.initialDelay {
+		g.newMemberAdded = true
+	}
+	c.maybePrepareRebalanceLocked(g, now, "member joined")
+	c.tryCompleteJoinLocked(g, now)
+	return joinResult{}, wait
+}
+
+func (c *Coordinator) updateMemberAndRebalanceLocked(g *group, m *member, j joinReq, now time.Time) (joinResult, chan joinResult) {
+	wait := make(chan joinResult, 1)
+	if m.joinWaiter != nil {
+		// A retried JoinGroup replaces the one still waiting.
+		m.joinWaiter <- joinErr(m.id, kerr.RebalanceInProgress.Code)
+	}
+	m.joinWaiter = wait
+	m.protocols = j.protocols
+	m.sessionTimeout = j.session
+	m.rebalanceTimeout = j.rebalance
+	m.heartbeatDeadline = now.Add(m.sessionTimeout)
+	c.maybePrepareRebalanceLocked(g, now, "member rejoined with new metadata")
+	c.tryCompleteJoinLocked(g, now)
+	return joinResult{}, wait
+}
+
+// replaceStaticMemberLocked handles a static member (known group.instance.id)
+// joining without a member id: the new id replaces the old one, the old id is
+// fenced, and a Stable group whose protocol would not change keeps running
+// without a rebalance.
+func (c *Coordinator) replaceStaticMemberLocked(ctx context.Context, g *group, oldID, newID string, j joinReq, now time.Time) (joinResult, chan joinResult) {
+	old := g.members[oldID]
+	if old == nil { // cannot happen: staticMembers only names members
+		delete(g.staticMembers, *j.instanceID)
+		return c.addMemberAndRebalanceLocked(g, newID, j, now)
+	}
+	if old.joinWaiter != nil {
+		old.joinWaiter <- joinErr(oldID, kerr.FencedInstanceID.Code)
+		old.joinWaiter = nil
+	}
+	if old.syncWaiter != nil {
+		old.syncWaiter <- syncResult{errCode: kerr.FencedInstanceID.Code}
+		old.syncWaiter = nil
+	}
+	prevLeader := g.leader
+	prev := *old
+	m := old
+	delete(g.members, oldID)
+	m.id = newID
+	m.clientID, m.clientHost = j.clientID, j.clientHost
+	g.members[newID] = m
+	g.staticMembers[*j.instanceID] = newID
+	if g.leader == oldID {
+		g.leader = newID
+	}
+	if g.pendingSync[oldID] {
+		delete(g.pendingSync, oldID)
+		g.pendingSync[newID] = true
+	}
+	wait := make(chan joinResult, 1)
+	m.joinWaiter = wait
+	m.protocols, m.sessionTimeout, m.rebalanceTimeout = j.protocols, j.session, j.rebalance
+	m.heartbeatDeadline = now.Add(m.sessionTimeout)
+
+	switch g.state {
+	case StateStable:
+		if g.selectProtocolLocked() != g.protocol {
+			c.prepareRebalanceLocked(g, now, "static member rejoined with other protocols")
+			return joinResult{}, wait
+		}
+		m.joinWaiter = nil
+		if err := c.storeGroupLocked(ctx, g, now); err != nil {
+			// Revert: the old member id stays valid.
+			delete(g.members, newID)
+			prev.joinWaiter = nil
+			*m = prev
+			g.members[oldID] = m
+			g.staticMembers[*j.instanceID] = oldID
+			g.leader = prevLeader
+			return joinErr("", storeErrCode(err)), nil
+		}
+		// The persisted leader stays the old id, so a rejoining static
+		// leader does not reassign (Kafka answers the same way).
+		return joinResult{
+			generation: g.generation, protocolType: g.protocolType, protocol: g.protocol,
+			leader: prevLeader, memberID: newID,
+		}, nil
+	case StateCompletingRebalance:
+		// The leader may already have computed an assignment naming the
+		// old id: start over.
+		c.prepareRebalanceLocked(g, now, "static member rejoined during sync")
+	case StatePreparingRebalance:
+		c.tryCompleteJoinLocked(g, now)
+	}
+	return joinResult{}, wait
+}
+
+// maybePrepareRebalanceLocked starts a rebalance unless one is running.
+func (c *Coordinator) maybePrepareRebalanceLocked(g *group, now time.Time, reason string) {
+	switch g.state {
+	case StateStable, StateCompletingRebalance, StateEmpty:
+		c.prepareRebalanceLocked(g, now, reason)
+	}
+}
+
+func (c *Coordinator) prepareRebalanceLocked(g *group, now time.Time, reason string) {
+	if g.state == StateCompletingRebalance {
+		for _, m := range g.members {
+			m.assignment = nil
+			if m.syncWaiter != nil {
+				m.syncWaiter <- syncResult{errCode: kerr.RebalanceInProgress.Code}
+				m.syncWaiter = nil
+			}
+		}
+	}
+	clear(g.pendingSync)
+	g.syncDeadline = time.Time{}
+	timeout := g.rebalanceTimeoutLocked()
+	if g.state == StateEmpty && c.cfg.InitialRebalanceDelay > 0 {
+		d := min(c.cfg.InitialRebalanceDelay, timeout)
+		g.initialDelay = true
+		g.newMemberAdded = false
+		g.delayRemaining = max(timeout-c.cfg.InitialRebalanceDelay, 0)
+		g.rebalanceDeadline = now.Add(d)
+	} else {
+		g.initialDelay = false
+		g.rebalanceDeadline = now.Add(timeout)
+	}
+	c.metrics.rebalances.Inc()
+	c.log.Debug("preparing rebalance", "group", g.id, "generation", g.generation, "reason", reason)
+	c.setStateLocked(g, StatePreparingRebalance, now)
+}
+
+// tryCompleteJoinLocked ends the join phase once every member (and every
+// member id handed out by MEMBER_ID_REQUIRED) has joined.
+func (c *Coordinator) tryCompleteJoinLocked(g *group, now time.Time) {
+	if g.state != StatePreparingRebalance || g.initialDelay || len(g.pendingMembers) > 0 {
+		return
+	}
+	for _, m := range g.members {
+		if m.joinWaiter == nil {
+			return
+		}
+	}
+	c.completeJoinLocked(context.Background(), g, now)
+}
+
+// completeJoinLocked ends the join phase: members that did not rejoin are
+// removed, and the next generation starts (or the group becomes Empty).
+func (c *Coordinator) completeJoinLocked(ctx context.Context, g *group, now time.Time) {
+	for _, id := range sortedKeys(g.members) {
+		if m := g.members[id]; m.joinWaiter == nil {
+			c.metrics.expired.WithLabelValues("rebalance_timeout").Inc()
+			c.log.Info("member removed: did not rejoin in time", "group", g.id, "member_id", id)
+			c.removeMemberLocked(g, m)
+		}
+	}
+	g.initialDelay = false
+	g.rebalanceDeadline = time.Time{}
+	g.generation++
+	if len(g.members) == 0 {
+		g.protocol = ""
+		g.leader = ""
+		c.setStateLocked(g, StateEmpty, now)
+		if err := c.storeGroupLocked(ctx, g, now); err != nil {
+			c.log.Warn("storing empty group failed", "group", g.id, "err", err)
+		}
+		return
+	}
+	if g.members[g.leader] == nil {
+		g.leader = sortedKeys(g.members)[0]
+	}
+	g.protocol = g.selectProtocolLocked()
+	c.setStateLocked(g, StateCompletingRebalance, now)
+	for id, m := range g.members {
+		r := c.currentGenerationLocked(g, id, id == g.leader)
+		m.joinWaiter <- r
+		m.joinWaiter = nil
+		m.heartbeatDeadline = now.Add(m.sessionTimeout)
+		g.pendingSync[id] = true
+	}
+	g.syncDeadline = now.Add(g.rebalanceTimeoutLocked())
+	c.log.Debug("join complete", "group", g.id, "generation", g.generation, "protocol", g.protocol,
+		"leader", g.leader, "members", len(g.members))
+}
+
+// removeMemberLocked drops m from g, answering its waiters, and moves
+// leadership if needed. It does not change the group state.
+func (c *Coordinator) removeMemberLocked(g *group, m *member) {
+	if m.joinWaiter != nil {
+		m.joinWaiter <- joinErr(m.id, kerr.UnknownMemberID.Code)
+		m.joinWaiter = nil
+	}
+	if m.syncWaiter != nil {
+		m.syncWaiter <- syncResult{errCode: kerr.UnknownMemberID.Code}
+		m.syncWaiter = nil
+	}
+	delete(g.members, m.id)
+	delete(g.pendingSync, m.id)
+	if m.instanceID != nil && g.staticMembers[*m.instanceID] == m.id {
+		delete(g.staticMembers, *m.instanceID)
+	}
+	if g.leader == m.id {
+		g.leader = ""
+		if len(g.members) > 0 {
+			g.leader = sortedKeys(g.members)[0]
+		}
+	}
+}
+
+// removeMemberAndUpdateLocked removes m and moves the group on: a running
+// generation rebalances, a join phase may now be complete.
+func (c *Coordinator) removeMemberAndUpdateLocked(g *group, m *member, now time.Time, reason string) {
+	c.removeMemberLocked(g, m)
+	switch g.state {
+	case StateStable, StateCompletingRebalance:
+		c.prepareRebalanceLocked(g, now, reason)
+		c.tryCompleteJoinLocked(g, now)
+	case StatePreparingRebalance:
+		c.tryCompleteJoinLocked(g, now)
+	}
+}
+
+// syncGroup serves SyncGroup v0-v5.
+func (c *Coordinator) syncGroup(ctx context.Context, req *kmsg.SyncGroupRequest) (kmsg.Response, error) {
+	res, wait := c.sync(ctx, req)
+	if wait != nil {
+		select {
+		case res = <-wait:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
+	resp.ErrorCode = res.errCode
+	resp.MemberAssignment = res.assignment
+	if resp.MemberAssignment == nil {
+		resp.MemberAssignment = []byte{}
+	}
+	if res.errCode == 0 && req.Version >= 5 {
+		resp.ProtocolType, resp.Protocol = &res.protocolType, &res.protocol
+	}
+	return resp, nil
+}
+
+func (c *Coordinator) sync(ctx context.Context, req *kmsg.SyncGroupRequest) (syncResult, chan syncResult) {
+	fail := func(code int16) (syncResult, chan syncResult) { return syncResult{errCode: code}, nil }
+	if !c.isLoaded() {
+		return fail(kerr.CoordinatorLoadInProgress.Code)
+	}
+	if req.Group == "" {
+		return fail(kerr.InvalidGroupID.Code)
+	}
+	g := c.getGroup(req.Group)
+	if g == nil {
+		return fail(kerr.UnknownMemberID.Code)
+	}
+	defer c.poke()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := time.Now()
+	if g.state == StateDead {
+		return fail(kerr.CoordinatorNotAvailable.Code)
+	}
+	if code := g.checkMemberLocked(req.MemberID, req.InstanceID, req.Version >= 3); code != 0 {
+		return fail(code)
+	}
+	if req.Generation != g.generation {
+		return fail(kerr.IllegalGeneration.Code)
+	}
+	if req.Version >= 5 {
+		if (req.ProtocolType != nil && *req.ProtocolType != g.protocolType) || (req.Protocol != nil && *req.Protocol != g.protocol) {
+			return fail(kerr.InconsistentGroupProtocol.Code)
+		}
+	}
+	m := g.members[req.MemberID]
+	switch g.state {
+	case StatePreparingRebalance:
+		return fail(kerr.RebalanceInProgress.Code)
+	case StateStable:
+		c.syncedLocked(g, m, now)
+		return g.syncOKLocked(m), nil
+	case StateCompletingRebalance:
+	default:
+		return fail(kerr.UnknownMemberID.Code)
+	}
+	wait := make(chan syncResult, 1)
+	if m.syncWaiter != nil {
+		m.syncWaiter <- syncResult{errCode: kerr.RebalanceInProgress.Code}
+	}
+	m.syncWaiter = wait
+	c.syncedLocked(g, m, now)
+	if g.leader != m.id {
+		return syncResult{}, wait
+	}
+	assigned := make(map[string][]byte, len(req.GroupAssignment))
+	for _, a := range req.GroupAssignment {
+		assigned[a.MemberID] = a.MemberAssignment
+	}
+	for id, mm := range g.members {
+		mm.assignment = assigned[id]
+		if mm.assignment == nil {
+			mm.assignment = []byte{}
+		}
+	}
+	if err := c.storeGroupLocked(ctx, g, now); err != nil {
+		code := storeErrCode(err)
+		for _, mm := range g.members {
+			mm.assignment = nil
+			if mm.syncWaiter != nil {
+				mm.syncWaiter <- syncResult{errCode: code}
+				mm.syncWaiter = nil
+			}
+		}
+		c.prepareRebalanceLocked(g, now, "storing the assignment failed")
+		return syncResult{}, wait
+	}
+	for _, mm := range g.members {
+		if mm.syncWaiter != nil {
+			mm.syncWaiter <- g.syncOKLocked(mm)
+			mm.syncWaiter = nil
+		}
+	}
+	c.setStateLocked(g, StateStable, now)
+	return syncResult{}, wait
+}
+
+func (g *group) syncOKLocked(m *member) syncResult {
+	return syncResult{assignment: m.assignment, protocolType: g.protocolType, protocol: g.protocol}
+}
+
+// syncedLocked records that m sent SyncGroup for this generation.
+func (c *Coordinator) syncedLocked(g *group, m *member, now time.Time) {
+	delete(g.pendingSync, m.id)
+	if len(g.pendingSync) == 0 {
+		g.syncDeadline = time.Time{}
+	}
+	m.heartbeatDeadline = now.Add(m.sessionTimeout)
+}
+
+// checkMemberLocked validates a member id (and instance id when the version
+// carries one), returning 0 or the error code.
+func (g *group) checkMemberLocked(memberID string, instanceID *string, hasInstance bool) int16 {
+	if hasInstance && instanceID != nil {
+		if cur, ok := g.staticMembers[*instanceID]; ok && cur != memberID {
+			return kerr.FencedInstanceID.Code
+		}
+	}
+	if g.members[memberID] == nil {
+		return kerr.UnknownMemberID.Code
+	}
+	return 0
+}
+
+// heartbeat serves Heartbeat v0-v4.
+func (c *Coordinator) heartbeat(req *kmsg.HeartbeatRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
+	resp.ErrorCode = c.heartbeatCode(req)
+	return resp
+}
+
+func (c *Coordinator) heartbeatCode(req *kmsg.HeartbeatRequest) int16 {
+	if !c.isLoaded() {
+		return kerr.CoordinatorLoadInProgress.Code
+	}
+	if req.Group == "" {
+		return kerr.InvalidGroupID.Code
+	}
+	g := c.getGroup(req.Group)
+	if g == nil {
+		return kerr.UnknownMemberID.Code
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch g.state {
+	case StateDead:
+		return kerr.CoordinatorNotAvailable.Code
+	case StateEmpty:
+		return kerr.UnknownMemberID.Code
+	}
+	if code := g.checkMemberLocked(req.MemberID, req.InstanceID, req.Version >= 3); code != 0 {
+		return code
+	}
+	if req.Generation != g.generation {
+		return kerr.IllegalGeneration.Code
+	}
+	m := g.members[req.MemberID]
+	m.heartbeatDeadline = time.Now().Add(m.sessionTimeout)
+	if g.state == StatePreparingRebalance {
+		return kerr.RebalanceInProgress.Code
+	}
+	return 0
+}
+
+// leaveGroup serves LeaveGroup v0-v5 (v3+ leave in batches, by member id or
+// by group.instance.id alone).
+func (c *Coordinator) leaveGroup(_ context.Context, req *kmsg.LeaveGroupRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
+	leaving := req.Members
+	if req.Version < 3 {
+		leaving = []kmsg.LeaveGroupRequestMember{{MemberID: req.MemberID}}
+	}
+	top, codes := c.leave(req.Group, leaving)
+	if req.Version < 3 {
+		if top == 0 {
+			top = codes[0]
+		}
+		resp.ErrorCode = top
+		return resp
+	}
+	resp.ErrorCode = top
+	if top == 0 {
+		for i, l := range leaving {
+			rm := kmsg.NewLeaveGroupResponseMember()
+			rm.MemberID = l.MemberID
+			rm.InstanceID = l.InstanceID
+			rm.ErrorCode = codes[i]
+			resp.Members = append(resp.Members, rm)
+		}
+	}
+	return resp
+}
+
+func (c *Coordinator) leave(groupID string, leaving []kmsg.LeaveGroupRequestMember) (int16, []int16) {
+	codes := make([]int16, len(leaving))
+	if !c.isLoaded() {
+		return kerr.CoordinatorLoadInProgress.Code, codes
+	}
+	if groupID == "" {
+		return kerr.InvalidGroupID.Code, codes
+	}
+	g := c.getGroup(groupID)
+	if g == nil {
+		for i := range codes {
+			codes[i] = kerr.UnknownMemberID.Code
+		}
+		return 0, codes
+	}
+	defer c.poke()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.state == StateDead {
+		return kerr.CoordinatorNotAvailable.Code, codes
+	}
+	now := time.Now()
+	for i, l := range leaving {
+		id := l.MemberID
+		switch {
+		case id == "" && l.InstanceID != nil:
+			cur, ok := g.staticMembers[*l.InstanceID]
+			if !ok {
+				codes[i] = kerr.UnknownMemberID.Code
+				continue
+			}
+			id = cur
+		case l.InstanceID != nil:
+			if cur, ok := g.staticMembers[*l.InstanceID]; ok && cur != id {
+				codes[i] = kerr.FencedInstanceID.Code
+				continue
+			}
+		}
+		if _, ok := g.pendingMembers[id]; ok {
+			delete(g.pendingMembers, id)
+			c.tryCompleteJoinLocked(g, now)
+			continue
+		}
+		m := g.members[id]
+		if m == nil {
+			codes[i] = kerr.UnknownMemberID.Code
+			continue
+		}
+		c.log.Debug("member left", "group", g.id, "member_id", id)
+		c.removeMemberAndUpdateLocked(g, m, now, "member left")
+	}
+	return 0, codes
+}
+
+// timeoutsLocked fires g's due deadlines and returns its next one (zero: none).
+func (c *Coordinator) timeoutsLocked(ctx context.Context, g *group, now time.Time) time.Time {
+	if g.state == StateDead {
+		return time.Time{}
+	}
+	for id, exp := range g.pendingMembers {
+		if !now.Before(exp) {
+			delete(g.pendingMembers, id)
+			c.tryCompleteJoinLocked(g, now)
+		}
+	}
+	for _, id := range sortedKeys(g.members) {
+		m := g.members[id]
+		if m == nil || m.awaiting() || now.Before(m.heartbeatDeadline) {
+			continue
+		}
+		c.metrics.expired.WithLabelValues("session_timeout").Inc()
+		c.log.Info("member session expired", "group", g.id, "member_id", id)
+		c.removeMemberAndUpdateLocked(g, m, now, "session timeout")
+	}
+	if g.state == StatePreparingRebalance && !g.rebalanceDeadline.IsZero() && !now.Before(g.rebalanceDeadline) {
+		if g.initialDelay && g.newMemberAdded && g.delayRemaining > 0 {
+			d := min(c.cfg.InitialRebalanceDelay, g.delayRemaining)
+			g.delayRemaining -= d
+			g.newMemberAdded = false
+			g.rebalanceDeadline = now.Add(d)
+		} else {
+			c.completeJoinLocked(ctx, g, now)
+		}
+	}
+	if len(g.pendingSync) > 0 && !g.syncDeadline.IsZero() && !now.Before(g.syncDeadline) &&
+		(g.state == StateCompletingRebalance || g.state == StateStable) {
+		for _, id := range sortedKeys(g.pendingSync) {
+			if m := g.members[id]; m != nil {
+				c.metrics.expired.WithLabelValues("sync_timeout").Inc()
+				c.log.Info("member removed: no SyncGroup in time", "group", g.id, "member_id", id)
+				c.removeMemberLocked(g, m)
+			}
+		}
+		c.prepareRebalanceLocked(g, now, "members did not sync in time")
+		c.tryCompleteJoinLocked(g, now)
+	}
+	return g.nextDeadlineLocked()
+}
+
+func (g *group) nextDeadlineLocked() time.Time {
+	var next time.Time
+	consider := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	for _, exp := range g.pendingMembers {
+		consider(exp)
+	}
+	for _, m := range g.members {
+		if !m.awaiting() {
+			consider(m.heartbeatDeadline)
+		}
+	}
+	if g.state == StatePreparingRebalance {
+		consider(g.rebalanceDeadline)
+	}
+	if len(g.pendingSync) > 0 {
+		consider(g.syncDeadline)
+	}
+	return next
+}
