@@ -96,7 +96,7 @@ func (c *Coordinator) join(ctx context.Context, req *kmsg.JoinGroupRequest) (joi
 	} else if g = c.getGroup(req.Group); g == nil {
 		return joinErr(req.MemberID, kerr.UnknownMemberID.Code), nil
 	}
-	j := joinReq{
+	j := joinArgs{
 		memberID: req.MemberID, instanceID: instanceID, clientID: clientIDFrom(ctx), clientHost: clientHostFrom(ctx),
 		session: session, rebalance: rebalance, protocolType: req.ProtocolType, protocols: protos,
 		requireKnownID: req.Version >= 4,
@@ -107,7 +107,7 @@ func (c *Coordinator) join(ctx context.Context, req *kmsg.JoinGroupRequest) (joi
 	return c.joinLocked(ctx, g, j, time.Now())
 }
 
-type joinReq struct {
+type joinArgs struct {
 	memberID       string
 	instanceID     *string
 	clientID       string
@@ -119,11 +119,15 @@ type joinReq struct {
 	requireKnownID bool
 }
 
-func (c *Coordinator) joinLocked(ctx context.Context, g *group, j joinReq, now time.Time) (joinResult, chan joinResult) {
+func (c *Coordinator) joinLocked(ctx context.Context, g *group, j joinArgs, now time.Time) (joinResult, chan joinResult) {
 	if g.state == StateDead {
 		return joinErr(j.memberID, kerr.CoordinatorNotAvailable.Code), nil
 	}
-	if !g.supportsProtocolsLocked(j.memberID, j.protocolType, j.protocols) {
+	self := j.memberID
+	if self == "" && j.instanceID != nil {
+		self = g.staticMembers[*j.instanceID] // a restarting static member replaces itself
+	}
+	if !g.supportsProtocolsLocked(self, j.protocolType, j.protocols) {
 		return joinErr(j.memberID, kerr.InconsistentGroupProtocol.Code), nil
 	}
 	if j.memberID == "" {
@@ -206,7 +210,7 @@ func (g *group) joinMembersLocked() []kmsg.JoinGroupResponseMember {
 	return ms
 }
 
-func (c *Coordinator) addMemberAndRebalanceLocked(g *group, id string, j joinReq, now time.Time) (joinResult, chan joinResult) {
+func (c *Coordinator) addMemberAndRebalanceLocked(g *group, id string, j joinArgs, now time.Time) (joinResult, chan joinResult) {
 	wait := make(chan joinResult, 1)
 	m := &member{
 		id: id, instanceID: j.instanceID, clientID: j.clientID, clientHost: j.clientHost,
@@ -234,7 +238,7 @@ func (c *Coordinator) addMemberAndRebalanceLocked(g *group, id string, j joinReq
 	return joinResult{}, wait
 }
 
-func (c *Coordinator) updateMemberAndRebalanceLocked(g *group, m *member, j joinReq, now time.Time) (joinResult, chan joinResult) {
+func (c *Coordinator) updateMemberAndRebalanceLocked(g *group, m *member, j joinArgs, now time.Time) (joinResult, chan joinResult) {
 	wait := make(chan joinResult, 1)
 	if m.joinWaiter != nil {
 		// A retried JoinGroup replaces the one still waiting.
@@ -254,7 +258,7 @@ func (c *Coordinator) updateMemberAndRebalanceLocked(g *group, m *member, j join
 // joining without a member id: the new id replaces the old one, the old id is
 // fenced, and a Stable group whose protocol would not change keeps running
 // without a rebalance.
-func (c *Coordinator) replaceStaticMemberLocked(ctx context.Context, g *group, oldID, newID string, j joinReq, now time.Time) (joinResult, chan joinResult) {
+func (c *Coordinator) replaceStaticMemberLocked(ctx context.Context, g *group, oldID, newID string, j joinArgs, now time.Time) (joinResult, chan joinResult) {
 	old := g.members[oldID]
 	if old == nil { // cannot happen: staticMembers only names members
 		delete(g.staticMembers, *j.instanceID)
@@ -292,6 +296,7 @@ func (c *Coordinator) replaceStaticMemberLocked(ctx context.Context, g *group, o
 	case StateStable:
 		if g.selectProtocolLocked() != g.protocol {
 			c.prepareRebalanceLocked(g, now, "static member rejoined with other protocols")
+			c.tryCompleteJoinLocked(g, now)
 			return joinResult{}, wait
 		}
 		m.joinWaiter = nil
@@ -315,6 +320,7 @@ func (c *Coordinator) replaceStaticMemberLocked(ctx context.Context, g *group, o
 		// The leader may already have computed an assignment naming the
 		// old id: start over.
 		c.prepareRebalanceLocked(g, now, "static member rejoined during sync")
+		c.tryCompleteJoinLocked(g, now)
 	case StatePreparingRebalance:
 		c.tryCompleteJoinLocked(g, now)
 	}

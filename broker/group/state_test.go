@@ -1,0 +1,431 @@
+package group
+
+import (
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func TestJoinSyncHeartbeat(t *testing.T) {
+	t.Parallel()
+	for _, v := range []int16{4, 5, 6, 7, 8, 9} {
+		t.Run("v"+string(rune('0'+v)), func(t *testing.T) {
+			t.Parallel()
+			run(t, func(t *testing.T) {
+				h := start(t, nil)
+				a, b := h.newID(v, "g"), h.newID(v, "g")
+				ca, cb := h.joinAsync(v, "g", a), h.joinAsync(v, "g", b)
+				ra := recv[*kmsg.JoinGroupResponse](t, ca)
+				rb := recv[*kmsg.JoinGroupResponse](t, cb)
+				if ra.ErrorCode != 0 || rb.ErrorCode != 0 || ra.Generation != 1 || rb.Generation != 1 {
+					t.Fatalf("joins: %+v %+v", ra, rb)
+				}
+				if ra.LeaderID != a || rb.LeaderID != a {
+					t.Fatalf("leader %q/%q, want first member %q", ra.LeaderID, rb.LeaderID, a)
+				}
+				if len(ra.Members) != 2 || len(rb.Members) != 0 {
+					t.Fatalf("leader got %d members, follower %d", len(ra.Members), len(rb.Members))
+				}
+				if ra.Protocol == nil || *ra.Protocol != "range" {
+					t.Fatalf("protocol %v", ra.Protocol)
+				}
+				if v >= 7 && (ra.ProtocolType == nil || *ra.ProtocolType != "consumer") {
+					t.Fatalf("protocol type %v", ra.ProtocolType)
+				}
+				if got := h.state("g"); got != StateCompletingRebalance {
+					t.Fatalf("state %v", got)
+				}
+				// Heartbeats are fine while the leader computes the assignment.
+				if r := h.do(heartbeatReq(3, "g", b, 1)).(*kmsg.HeartbeatResponse); r.ErrorCode != 0 {
+					t.Fatalf("heartbeat in CompletingRebalance: %d", r.ErrorCode)
+				}
+				sb := h.async(syncReq(3, "g", b, 1, nil))
+				blocked(t, sb)
+				sa := h.async(syncReq(3, "g", a, 1, map[string][]byte{a: consumerAssignment("t", 0), b: consumerAssignment("t", 1)}))
+				rsa := recv[*kmsg.SyncGroupResponse](t, sa)
+				rsb := recv[*kmsg.SyncGroupResponse](t, sb)
+				if rsa.ErrorCode != 0 || rsb.ErrorCode != 0 || string(rsb.MemberAssignment) != string(consumerAssignment("t", 1)) {
+					t.Fatalf("syncs: %+v %+v", rsa, rsb)
+				}
+				if got := h.state("g"); got != StateStable {
+					t.Fatalf("state %v", got)
+				}
+				d, _ := h.c.Describe("g")
+				if len(d.Members) != 2 || d.Protocol != "range" || d.Generation != 1 {
+					t.Fatalf("describe: %+v", d)
+				}
+				for _, m := range d.Members {
+					want := int32(0)
+					if m.MemberID == b {
+						want = 1
+					}
+					if len(m.Partitions) != 1 || m.Partitions[0].Topic != "t" || m.Partitions[0].Partitions[0] != want {
+						t.Fatalf("member %s partitions %+v", m.MemberID, m.Partitions)
+					}
+				}
+				for i := 0; i < 5; i++ {
+					time.Sleep(5 * time.Second)
+					for _, id := range []string{a, b} {
+						if r := h.do(heartbeatReq(4, "g", id, 1)).(*kmsg.HeartbeatResponse); r.ErrorCode != 0 {
+							t.Fatalf("heartbeat: %d", r.ErrorCode)
+						}
+					}
+				}
+				if got := h.state("g"); got != StateStable {
+					t.Fatalf("state after heartbeats %v", got)
+				}
+			})
+		})
+	}
+}
+
+func TestJoinOldVersions(t *testing.T) {
+	t.Parallel()
+	for _, v := range []int16{0, 1, 2, 3} {
+		t.Run(string(rune('0'+v)), func(t *testing.T) {
+			t.Parallel()
+			run(t, func(t *testing.T) {
+				h := start(t, nil)
+				r := recv[*kmsg.JoinGroupResponse](t, h.async(joinReq(v, "g", "")))
+				if r.ErrorCode != 0 || r.Generation != 1 || r.MemberID == "" || r.LeaderID != r.MemberID || len(r.Members) != 1 {
+					t.Fatalf("join v%d: %+v", v, r)
+				}
+				s := recv[*kmsg.SyncGroupResponse](t, h.async(syncReq(0, "g", r.MemberID, 1, map[string][]byte{r.MemberID: []byte("x")})))
+				if s.ErrorCode != 0 || string(s.MemberAssignment) != "x" {
+					t.Fatalf("sync: %+v", s)
+				}
+				l := kmsg.NewPtrLeaveGroupRequest()
+				l.Group, l.MemberID = "g", r.MemberID
+				if lr := h.do(l).(*kmsg.LeaveGroupResponse); lr.ErrorCode != 0 {
+					t.Fatalf("leave: %d", lr.ErrorCode)
+				}
+				if got := h.state("g"); got != StateEmpty {
+					t.Fatalf("state after leave %v", got)
+				}
+				if lr := h.do(l).(*kmsg.LeaveGroupResponse); lr.ErrorCode != kerr.UnknownMemberID.Code {
+					t.Fatalf("second leave: %d", lr.ErrorCode)
+				}
+			})
+		})
+	}
+}
+
+func TestErrors(t *testing.T) {
+	t.Parallel()
+	run(t, func(t *testing.T) {
+		h := start(t, nil)
+		ids, gen := h.stableGroup("g", 1)
+		a := ids[0]
+		cases := []struct {
+			name string
+			req  kmsg.Request
+			code func(kmsg.Response) int16
+			want int16
+		}{
+			{"session too short", joinReq(5, "g", "", withTimeouts(time.Second, time.Second)), joinCode, kerr.InvalidSessionTimeout.Code},
+			{"session too long", joinReq(5, "g", "", withTimeouts(time.Hour, time.Second)), joinCode, kerr.InvalidSessionTimeout.Code},
+			{"empty group id", joinReq(5, "", ""), joinCode, kerr.InvalidGroupID.Code},
+			{"protocol mismatch", joinReq(5, "g", "", withProtocols("sticky")), joinCode, kerr.InconsistentGroupProtocol.Code},
+			{"unknown member join", joinReq(5, "g", "nobody"), joinCode, kerr.UnknownMemberID.Code},
+			{"unknown group join", joinReq(5, "other", "nobody"), joinCode, kerr.UnknownMemberID.Code},
+			{"heartbeat unknown group", heartbeatReq(0, "other", a, gen), hbCode, kerr.UnknownMemberID.Code},
+			{"heartbeat unknown member", heartbeatReq(0, "g", "x", gen), hbCode, kerr.UnknownMemberID.Code},
+			{"heartbeat old generation", heartbeatReq(0, "g", a, gen-1), hbCode, kerr.IllegalGeneration.Code},
+			{"sync old generation", syncReq(0, "g", a, gen+1, nil), syncCode, kerr.IllegalGeneration.Code},
+			{"sync unknown member", syncReq(0, "g", "x", gen, nil), syncCode, kerr.UnknownMemberID.Code},
+			{"sync wrong protocol v5", func() kmsg.Request {
+				r := syncReq(5, "g", a, gen, nil)
+				p := "sticky"
+				r.Protocol = &p
+				return r
+			}(), syncCode, kerr.InconsistentGroupProtocol.Code},
+		}
+		for _, tc := range cases {
+			if got := tc.code(h.do(tc.req)); got != tc.want {
+				t.Errorf("%s: code %d, want %d", tc.name, got, tc.want)
+			}
+		}
+	})
+}
+
+func joinCode(r kmsg.Response) int16 { return r.(*kmsg.JoinGroupResponse).ErrorCode }
+func hbCode(r kmsg.Response) int16   { return r.(*kmsg.HeartbeatResponse).ErrorCode }
+func syncCode(r kmsg.Response) int16 { return r.(*kmsg.SyncGroupResponse).ErrorCode }
+
+func TestLoadInProgress(t *testing.T) {
+	t.Parallel()
+	c := New(&MemStore{})
+	ctx := t.Context()
+	resp, err := c.Handle(ctx, joinReq(5, "g", ""))
+	if err != nil || joinCode(resp) != kerr.CoordinatorLoadInProgress.Code {
+		t.Fatalf("join before load: %v %v", resp, err)
+	}
+	hb, _ := c.Handle(ctx, heartbeatReq(1, "g", "m", 1))
+	if hbCode(hb) != kerr.CoordinatorLoadInProgress.Code {
+		t.Fatalf("heartbeat before load: %d", hbCode(hb))
+	}
+	if _, err := c.Describe("g"); err != ErrLoading {
+		t.Fatalf("Describe before load: %v", err)
+	}
+	if _, err := c.Handle(ctx, kmsg.NewPtrProduceRequest()); err == nil {
+		t.Fatal("Produce: want ErrUnsupportedRequest")
+	}
+}
+
+func TestSessionExpiry(t *testing.T) {
+	t.Parallel()
+	run(t, func(t *testing.T) {
+		h := start(t, nil)
+		ids, gen := h.stableGroup("g", 2)
+		alive := ids[1]
+		// Only the follower heartbeats; the leader's 10s session lapses.
+		var code int16
+		for range 4 {
+			time.Sleep(3 * time.Second)
+			code = hbCode(h.do(heartbeatReq(4, "g", alive, gen)))
+		}
+		if code != kerr.RebalanceInProgress.Code {
+			t.Fatalf("heartbeat after leader expiry: %d, want REBALANCE_IN_PROGRESS", code)
+		}
+		r := recv[*kmsg.JoinGroupResponse](t, h.async(joinReq(5, "g", alive)))
+		if r.ErrorCode != 0 || r.Generation != gen+1 || r.LeaderID != alive || len(r.Members) != 1 {
+			t.Fatalf("rejoin: %+v", r)
+		}
+		if hbCode(h.do(heartbeatReq(4, "g", ids[0], gen))) != kerr.UnknownMemberID.Code {
+			t.Fatal("expired member still known")
+		}
+		// Then the last member expires too: the group ends Empty.
+		time.Sleep(time.Minute)
+		if got := h.state("g"); got != StateEmpty {
+			t.Fatalf("state %v, want Empty", got)
+		}
+	})
+}
+
+func TestRebalanceTimeoutRemovesLaggards(t *testing.T) {
+	t.Parallel()
+	run(t, func(t *testing.T) {
+		h := start(t, nil)
+		ids, gen := h.stableGroup("g", 1, withTimeouts(30*time.Second, 20*time.Second))
+		old := ids[0]
+		// A new member joins; the old one keeps heartbeating but never rejoins.
+		_, cnew := h.joinNew(5, "g", withTimeouts(30*time.Second, 20*time.Second))
+		blocked(t, cnew)
+		if hbCode(h.do(heartbeatReq(4, "g", old, gen))) != kerr.RebalanceInProgress.Code {
+			t.Fatal("want REBALANCE_IN_PROGRESS")
+		}
+		time.Sleep(10 * time.Second)
+		h.do(heartbeatReq(4, "g", old, gen))
+		blocked(t, cnew)
+		time.Sleep(11 * time.Second)
+		r := recv[*kmsg.JoinGroupResponse](t, cnew)
+		if r.ErrorCode != 0 || r.Generation != gen+1 || len(r.Members) != 1 || r.LeaderID != r.MemberID {
+			t.Fatalf("join after rebalance timeout: %+v", r)
+		}
+		if hbCode(h.do(heartbeatReq(4, "g", old, gen))) != kerr.UnknownMemberID.Code {
+			t.Fatal("laggard still in the group")
+		}
+	})
+}
+
+func TestSyncTimeoutRemovesSilentLeader(t *testing.T) {
+	t.Parallel()
+	run(t, func(t *testing.T) {
+		h := start(t, nil)
+		to := withTimeouts(30*time.Second, 20*time.Second)
+		a, b := h.newID(5, "g", to), h.newID(5, "g", to)
+		ca, cb := h.joinAsync(5, "g", a, to), h.joinAsync(5, "g", b, to)
+		ra := recv[*kmsg.JoinGroupResponse](t, ca)
+		recv[*kmsg.JoinGroupResponse](t, cb)
+		if ra.LeaderID != a {
+			t.Fatalf("leader %s", ra.LeaderID)
+		}
+		sb := h.async(syncReq(3, "g", b, 1, nil))
+		blocked(t, sb)
+		time.Sleep(21 * time.Second) // the leader never sends SyncGroup
+		if r := recv[*kmsg.SyncGroupResponse](t, sb); r.ErrorCode != kerr.RebalanceInProgress.Code {
+			t.Fatalf("follower sync: %d", r.ErrorCode)
+		}
+		r := recv[*kmsg.JoinGroupResponse](t, h.async(joinReq(5, "g", b)))
+		if r.Generation != 2 || r.LeaderID != b || len(r.Members) != 1 {
+			t.Fatalf("rejoin: %+v", r)
+		}
+	})
+}
+
+func TestJoinHonoursContext(t *testing.T) {
+	t.Parallel()
+	run(t, func(t *testing.T) {
+		h := start(t, nil)
+		h.stableGroup("g", 1)
+		ctx, cancel := contextWithCancel(h)
+		done := make(chan error, 1)
+		go func() {
+			first, _ := h.c.Handle(ctx, joinReq(5, "g", ""))
+			_, err := h.c.Handle(ctx, joinReq(5, "g", first.(*kmsg.JoinGroupResponse).MemberID))
+			done <- err
+		}()
+		time.Sleep(time.Second)
+		cancel()
+		if err := <-done; err == nil {
+			t.Fatal("blocked JoinGroup returned no error after cancel")
+		}
+		// Another group is not blocked by the waiting one.
+		other := recv[*kmsg.JoinGroupResponse](t, h.async(joinReq(3, "other", "")))
+		if other.ErrorCode != 0 {
+			t.Fatalf("other group: %d", other.ErrorCode)
+		}
+	})
+}
+
+func TestLeaveBatchAndStatic(t *testing.T) {
+	t.Parallel()
+	run(t, func(t *testing.T) {
+		h := start(t, nil)
+		r := recv[*kmsg.JoinGroupResponse](t, h.async(joinReq(5, "g", "", withInstance("i1"))))
+		if r.ErrorCode != 0 {
+			t.Fatalf("static join: %+v", r)
+		}
+		dyn := h.joinAsync(3, "g", "")
+		recv[*kmsg.JoinGroupResponse](t, h.async(joinReq(5, "g", r.MemberID, withInstance("i1"))))
+		recv[*kmsg.JoinGroupResponse](t, dyn)
+		l := kmsg.NewPtrLeaveGroupRequest()
+		l.Version = 3
+		l.Group = "g"
+		i1, i9 := "i1", "i9"
+		l.Members = []kmsg.LeaveGroupRequestMember{
+			{InstanceID: &i9},
+			{MemberID: "wrong", InstanceID: &i1},
+			{MemberID: "nobody"},
+		}
+		lr := h.do(l).(*kmsg.LeaveGroupResponse)
+		if lr.ErrorCode != 0 || len(lr.Members) != 3 ||
+			lr.Members[0].ErrorCode != kerr.UnknownMemberID.Code ||
+			lr.Members[1].ErrorCode != kerr.FencedInstanceID.Code ||
+			lr.Members[2].ErrorCode != kerr.UnknownMemberID.Code {
+			t.Fatalf("leave: %+v", lr)
+		}
+		l.Members = []kmsg.LeaveGroupRequestMember{{InstanceID: &i1}}
+		if r := h.do(l).(*kmsg.LeaveGroupResponse); r.Members[0].ErrorCode != 0 {
+			t.Fatalf("leave by instance id: %+v", r)
+		}
+		d, _ := h.c.Describe("g")
+		if d.State != StatePreparingRebalance || len(d.Members) != 1 || d.Members[0].InstanceID != "" {
+			t.Fatalf("after leave: %+v", d)
+		}
+	})
+}
+
+func TestStaticMemberRejoinWithoutRebalance(t *testing.T) {
+	t.Parallel()
+	run(t, func(t *testing.T) {
+		h := start(t, nil)
+		// Static members skip MEMBER_ID_REQUIRED.
+		ra := recv[*kmsg.JoinGroupResponse](t, h.async(joinReq(5, "g", "", withInstance("a"))))
+		if ra.ErrorCode != 0 || ra.Generation != 1 {
+			t.Fatalf("static join: %+v", ra)
+		}
+		recv[*kmsg.SyncGroupResponse](t, h.async(syncReq(3, "g", ra.MemberID, 1, map[string][]byte{ra.MemberID: consumerAssignment("t", 0, 1)})))
+		// The same instance restarts: new member id, same generation, no rebalance.
+		rb := recv[*kmsg.JoinGroupResponse](t, h.async(joinReq(5, "g", "", withInstance("a"))))
+		if rb.ErrorCode != 0 || rb.Generation != 1 || rb.MemberID == ra.MemberID {
+			t.Fatalf("static rejoin: %+v", rb)
+		}
+		if rb.LeaderID != ra.MemberID {
+			t.Fatalf("static rejoin leader %q, want the persisted old id %q", rb.LeaderID, ra.MemberID)
+		}
+		if got := h.state("g"); got != StateStable {
+			t.Fatalf("state %v, want Stable", got)
+		}
+		s := recv[*kmsg.SyncGroupResponse](t, h.async(syncReq(3, "g", rb.MemberID, 1, nil)))
+		if s.ErrorCode != 0 || string(s.MemberAssignment) != string(consumerAssignment("t", 0, 1)) {
+			t.Fatalf("sync after rejoin: %+v", s)
+		}
+		// The old id is fenced.
+		hb := heartbeatReq(3, "g", ra.MemberID, 1)
+		a := "a"
+		hb.InstanceID = &a
+		if code := hbCode(h.do(hb)); code != kerr.FencedInstanceID.Code {
+			t.Fatalf("stale member heartbeat: %d", code)
+		}
+		j := joinReq(5, "g", ra.MemberID, withInstance("a"))
+		if code := joinCode(h.do(j)); code != kerr.FencedInstanceID.Code {
+			t.Fatalf("stale member join: %d", code)
+		}
+		// Rejoining with another protocol changes the selection: rebalance.
+		ch := h.async(joinReq(5, "g", "", withInstance("a"), withProtocols("sticky")))
+		r := recv[*kmsg.JoinGroupResponse](t, ch)
+		if r.ErrorCode != 0 || r.Generation != 2 || *r.Protocol != "sticky" {
+			t.Fatalf("rejoin with new protocol: %+v", r)
+		}
+	})
+}
+
+func TestInitialRebalanceDelay(t *testing.T) {
+	t.Parallel()
+	run(t, func(t *testing.T) {
+		cfg := testConfig()
+		cfg.InitialRebalanceDelay = 3 * time.Second
+		h := start(t, nil, WithConfig(cfg))
+		c1 := h.async(joinReq(3, "g", ""))
+		time.Sleep(2 * time.Second)
+		c2 := h.async(joinReq(3, "g", ""))
+		time.Sleep(2 * time.Second) // the first window ended; a member came, so it extends
+		blocked(t, c1)
+		time.Sleep(2 * time.Second)
+		r1 := recv[*kmsg.JoinGroupResponse](t, c1)
+		r2 := recv[*kmsg.JoinGroupResponse](t, c2)
+		if r1.Generation != 1 || r2.Generation != 1 || (len(r1.Members)+len(r2.Members)) != 2 {
+			t.Fatalf("one generation with both members expected: %+v %+v", r1, r2)
+		}
+	})
+}
+
+func TestProtocolSelection(t *testing.T) {
+	t.Parallel()
+	run(t, func(t *testing.T) {
+		h := start(t, nil)
+		cfg := testConfig()
+		cfg.InitialRebalanceDelay = time.Second
+		h.stop()
+		h = start(t, nil, WithConfig(cfg))
+		c1 := h.async(joinReq(3, "g", "", withProtocols("cooperative-sticky", "range")))
+		synctest.Wait()
+		c2 := h.async(joinReq(3, "g", "", withProtocols("range", "cooperative-sticky")))
+		time.Sleep(2 * time.Second)
+		r1 := recv[*kmsg.JoinGroupResponse](t, c1)
+		recv[*kmsg.JoinGroupResponse](t, c2)
+		// Votes tie 1:1; the leader's preference wins.
+		if r1.Protocol == nil || *r1.Protocol != "cooperative-sticky" {
+			t.Fatalf("protocol %v", r1.Protocol)
+		}
+	})
+}
+
+func TestLeaderRejoinTriggersRebalance(t *testing.T) {
+	t.Parallel()
+	run(t, func(t *testing.T) {
+		h := start(t, nil)
+		ids, gen := h.stableGroup("g", 2)
+		leader, follower := ids[0], ids[1]
+		// A follower rejoining unchanged gets the current generation back.
+		r := recv[*kmsg.JoinGroupResponse](t, h.async(joinReq(5, "g", follower)))
+		if r.ErrorCode != 0 || r.Generation != gen {
+			t.Fatalf("follower rejoin: %+v", r)
+		}
+		cl := h.async(joinReq(5, "g", leader))
+		blocked(t, cl)
+		if h.state("g") != StatePreparingRebalance {
+			t.Fatal("leader rejoin did not rebalance")
+		}
+		cf := h.async(joinReq(5, "g", follower))
+		rl := recv[*kmsg.JoinGroupResponse](t, cl)
+		recv[*kmsg.JoinGroupResponse](t, cf)
+		if rl.Generation != gen+1 || len(rl.Members) != 2 {
+			t.Fatalf("leader rejoin: %+v", rl)
+		}
+	})
+}
