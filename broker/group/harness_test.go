@@ -250,6 +250,8 @@ func run(t *testing.T, f func(t *testing.T)) {
 	synctest.Test(t, f)
 }
 
+var testNow = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
 func contextWithCancel(h *harness) (context.Context, context.CancelFunc) {
 	return context.WithCancel(WithClient(h.ctx, "client", "/127.0.0.1"))
 }
