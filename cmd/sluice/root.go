@@ -57,6 +57,7 @@ Redis caches in step with them.`,
 	})
 
 	root.AddCommand(newVersionCmd())
+	root.AddCommand(newTopicCmd(), newGroupCmd())
 	return root
 }
 
