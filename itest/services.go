@@ -95,6 +95,9 @@ func Need(t testing.TB, s *Service) string {
 }
 
 func (s *Service) container() (string, error) {
+	if s.image == "" {
+		return "", fmt.Errorf("no container image for %s", s.Name)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if v, ok := started[s]; ok {
