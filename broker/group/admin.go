@@ -2,6 +2,7 @@ package group
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 
@@ -24,7 +25,7 @@ func (c *Coordinator) describeGroups(req *kmsg.DescribeGroupsRequest) kmsg.Respo
 		}
 		d, err := c.Describe(id)
 		switch {
-		case err == ErrLoading:
+		case errors.Is(err, ErrLoading):
 			rg.ErrorCode = kerr.CoordinatorLoadInProgress.Code
 		case id == "":
 			rg.ErrorCode = kerr.InvalidGroupID.Code

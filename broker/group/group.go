@@ -84,6 +84,9 @@ type Offset struct {
 	LeaderEpoch int32 // -1 when unknown
 	Metadata    string
 	CommitTime  time.Time
+	// ExpireTime is set when an OffsetCommit v2-v4 asked for its own
+	// retention; zero means the broker's offsets.retention applies.
+	ExpireTime time.Time
 }
 
 type group struct {

@@ -60,9 +60,11 @@ func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 			case c.topics != nil && !c.topics.PartitionExists(name, p.Partition):
 				*code = kerr.UnknownTopicOrPartition.Code
 			default:
-				todo = append(todo, pending{key: partitionKey{name, p.Partition}, off: Offset{
-					Offset: p.Offset, LeaderEpoch: epoch, Metadata: meta, CommitTime: now,
-				}})
+				off := Offset{Offset: p.Offset, LeaderEpoch: epoch, Metadata: meta, CommitTime: now}
+				if req.Version >= 2 && req.Version <= 4 && req.RetentionTimeMillis >= 0 {
+					off.ExpireTime = now.Add(ms64(req.RetentionTimeMillis))
+				}
+				todo = append(todo, pending{key: partitionKey{name, p.Partition}, off: off})
 			}
 		}
 		resp.Topics = append(resp.Topics, rt)
@@ -145,6 +147,8 @@ func (g *group) commitCheckLocked(gen int32, memberID string, instanceID *string
 	m.heartbeatDeadline = now.Add(m.sessionTimeout)
 	return 0
 }
+
+func ms64(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
 
 func (c *Coordinator) topicName(id [16]byte) (string, bool) {
 	if c.topics == nil {
@@ -388,24 +392,48 @@ func (c *Coordinator) expireOffsets(ctx context.Context, now time.Time) {
 	}
 }
 
-// expireGroupLocked reports whether g became Dead.
+// expireGroupLocked drops g's expired offsets, as Kafka: in an Empty group
+// every offset older than the retention (counted from the later of the
+// commit and the group becoming Empty); in a consumer group that is Stable,
+// those of topics no member subscribes to; an offset committed with its own
+// retention expires at its ExpireTime. It reports whether g became Dead (Empty
+// with no offsets left).
 func (c *Coordinator) expireGroupLocked(ctx context.Context, g *group, now time.Time) bool {
-	if g.state != StateEmpty || len(g.pendingMembers) > 0 {
+	var subscribed map[string]bool
+	switch {
+	case g.state == StateEmpty:
+		if len(g.pendingMembers) > 0 {
+			return false
+		}
+	case g.state == StateStable:
+		var ok bool
+		if subscribed, ok = g.subscribedTopicsLocked(); !ok {
+			return false
+		}
+	default:
 		return false
 	}
 	var recs []Record
 	var expired []partitionKey
 	for k, o := range g.offsets {
-		base := o.CommitTime
-		if g.stateSince.After(base) {
-			base = g.stateSince
+		if subscribed[k.topic] {
+			continue
 		}
-		if !now.Before(base.Add(c.cfg.OffsetsRetention)) {
+		deadline := o.ExpireTime
+		if deadline.IsZero() {
+			base := o.CommitTime
+			if g.state == StateEmpty && g.stateSince.After(base) {
+				base = g.stateSince
+			}
+			deadline = base.Add(c.cfg.OffsetsRetention)
+		}
+		if !now.Before(deadline) {
 			recs = append(recs, Record{Key: offsetKey(g.id, k.topic, k.partition)})
 			expired = append(expired, k)
 		}
 	}
-	if len(expired) == len(g.offsets) {
+	becomesDead := g.state == StateEmpty && len(expired) == len(g.offsets)
+	if becomesDead {
 		recs = append(recs, Record{Key: groupKey(g.id)})
 	}
 	if err := c.appendLocked(ctx, g, recs); err != nil {
@@ -417,9 +445,8 @@ func (c *Coordinator) expireGroupLocked(ctx context.Context, g *group, now time.
 	if len(expired) > 0 {
 		c.log.Info("offsets expired", "group", g.id, "partitions", len(expired))
 	}
-	if len(g.offsets) == 0 {
+	if becomesDead {
 		c.setStateLocked(g, StateDead, now)
-		return true
 	}
-	return false
+	return becomesDead
 }

@@ -510,3 +510,43 @@ func TestRecordsAreKafkaFormat(t *testing.T) {
 		}
 	})
 }
+
+func TestOffsetRetentionStableAndExplicit(t *testing.T) {
+	t.Parallel()
+	run(t, func(t *testing.T) {
+		cfg := testConfig()
+		cfg.OffsetsRetention = time.Hour
+		cfg.RetentionCheckEvery = time.Minute
+		store := &MemStore{}
+		h := start(t, store, WithConfig(cfg))
+		// v2 commit with its own 10 minute retention (stored as value v1).
+		r := commitReq(2, "explicit", "", -1, "t", map[int32]int64{0: 1})
+		r.RetentionTimeMillis = (10 * time.Minute).Milliseconds()
+		h.do(r)
+		h.do(commitReq(8, "explicit", "", -1, "u", map[int32]int64{0: 1}))
+		// A Stable consumer group subscribed to t keeps t, loses u.
+		sess := withTimeouts(time.Minute, time.Minute)
+		ids, gen := h.stableGroup("g", 1, sess)
+		h.do(commitReq(8, "g", ids[0], gen, "t", map[int32]int64{0: 1}))
+		h.do(commitReq(8, "g", ids[0], gen, "u", map[int32]int64{0: 1}))
+		for i := range 160 { // 80 minutes of heartbeats keep g Stable
+			time.Sleep(30 * time.Second)
+			h.do(heartbeatReq(4, "g", ids[0], gen))
+			if i == 40 { // 20 minutes: past the explicit 10, not the broker's hour
+				offs, _ := h.c.CommittedOffsets("explicit")
+				if _, ok := offs["t"][0]; ok || len(offs["u"]) != 1 {
+					t.Fatalf("explicit retention: %+v", offs)
+				}
+			}
+		}
+		offs, _ := h.c.CommittedOffsets("g")
+		if len(offs["t"]) != 1 || len(offs["u"]) != 0 {
+			t.Fatalf("stable group offsets: %+v", offs)
+		}
+		h.stop()
+		h2 := start(t, store, WithConfig(cfg))
+		if offs, _ := h2.c.CommittedOffsets("g"); len(offs["u"]) != 0 || len(offs["t"]) != 1 {
+			t.Fatalf("after restart: %+v", offs)
+		}
+	})
+}

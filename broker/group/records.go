@@ -3,6 +3,7 @@ package group
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -33,7 +34,7 @@ type OffsetStore interface {
 const (
 	offsetKeyVersion     = 1 // 0 and 1 share a layout
 	groupKeyVersion      = 2
-	offsetValueVersion   = 3 // carries the leader epoch
+	offsetValueVersion   = 3 // carries the leader epoch; 1 when an expire time is set
 	groupValueVersion    = 3 // carries static member instance ids
 	maxOffsetValueVer    = 4
 	maxGroupValueVersion = 4
@@ -101,6 +102,8 @@ func offsetKey(group, topic string, partition int32) []byte {
 	return k.AppendTo(nil)
 }
 
+// offsetValue encodes o as Kafka does: version 3, or version 1 (which has
+// an expire timestamp but no leader epoch) when the commit set a retention.
 func offsetValue(o Offset) []byte {
 	v := kmsg.OffsetCommitValue{
 		Version:         offsetValueVersion,
@@ -109,7 +112,23 @@ func offsetValue(o Offset) []byte {
 		Metadata:        o.Metadata,
 		CommitTimestamp: o.CommitTime.UnixMilli(),
 	}
+	if !o.ExpireTime.IsZero() {
+		v.Version = 1
+		v.ExpireTimestamp = o.ExpireTime.UnixMilli()
+	}
 	return v.AppendTo(nil)
+}
+
+// offsetFromValue is the inverse of offsetValue for every value version.
+func offsetFromValue(v *kmsg.OffsetCommitValue) Offset {
+	o := Offset{Offset: v.Offset, LeaderEpoch: -1, Metadata: v.Metadata, CommitTime: time.UnixMilli(v.CommitTimestamp)}
+	if v.Version >= 3 {
+		o.LeaderEpoch = v.LeaderEpoch
+	}
+	if v.Version == 1 && v.ExpireTimestamp > 0 {
+		o.ExpireTime = time.UnixMilli(v.ExpireTimestamp)
+	}
+	return o
 }
 
 func groupKey(group string) []byte {

@@ -164,12 +164,7 @@ func (c *Coordinator) load(ctx context.Context) error {
 				delete(g.offsets, pk)
 				return nil
 			}
-			v := d.offsetVal
-			o := Offset{Offset: v.Offset, LeaderEpoch: -1, Metadata: v.Metadata, CommitTime: time.UnixMilli(v.CommitTimestamp)}
-			if v.Version >= 3 {
-				o.LeaderEpoch = v.LeaderEpoch
-			}
-			g.offsets[pk] = o
+			g.offsets[pk] = offsetFromValue(d.offsetVal)
 			return nil
 		}
 		g := get(d.groupKey.Group)
