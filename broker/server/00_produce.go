@@ -1,0 +1,138 @@
+// Produce (key 0), versions 3-12.
+//
+// Each partition's records must be exactly one v2 record batch (Kafka's rule
+// since v3): more than one is INVALID_RECORD; a bad length, magic or CRC is
+// CORRUPT_MESSAGE; larger than max.message.bytes is MESSAGE_TOO_LARGE; a
+// keyless record on a compacted topic is INVALID_RECORD (the log checks, as
+// it must decompress); transactional and control batches are
+// INVALID_RECORD, and a request with a transactional id is
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED (non-retriable: transactions are
+// not supported yet). In every error case
+// nothing is written. acks must be -1, 0 or 1 (else INVALID_REQUIRED_ACKS);
+// acks=-1 with min.insync.replicas above 1 is NOT_ENOUGH_REPLICAS on a
+// single node. acks=0 gets no response at all (the connection drops it).
+//
+// Idempotence: a batch with a producer id is checked against the
+// partition's producer state under the append lock (producers.go):
+// duplicates of one of the last five batches are answered with their
+// original offsets without writing; gaps are OUT_OF_ORDER_SEQUENCE_NUMBER;
+// an old epoch is INVALID_PRODUCER_EPOCH.
+//
+// The broker stamps partition_leader_epoch (0) into the batch; it lies
+// outside the CRC. The base offset is assigned by the log. The response is
+// built only after Append returned, i.e. after the batch is durable.
+// LogAppendTime is -1 (CreateTime only). v13 (topic ids) is not advertised.
+
+package server
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/sluicehq/sluice/broker/kafkaproto"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// handleProduce returns nil for acks=0.
+func (s *Server) handleProduce(ctx context.Context, rc *reqContext, req *kmsg.ProduceRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	var reqErr error
+	switch {
+	case req.TransactionID != nil:
+		reqErr = fmt.Errorf("%w: transactions are not supported", kerr.TransactionalIDAuthorizationFailed)
+	case req.Acks != -1 && req.Acks != 0 && req.Acks != 1:
+		reqErr = fmt.Errorf("%w: acks %d", kerr.InvalidRequiredAcks, req.Acks)
+	}
+	for _, rt := range req.Topics {
+		t := s.lookup(rt.Topic)
+		respTopic := kmsg.NewProduceResponseTopic()
+		respTopic.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			pr := kmsg.NewProduceResponseTopicPartition()
+			pr.Partition = rp.Partition
+			pr.BaseOffset, pr.LogAppendTime, pr.LogStartOffset = -1, -1, -1
+			err := reqErr
+			var p *partition
+			if err == nil && t != nil {
+				p = s.partitionOf(t, rp.Partition)
+			}
+			if err == nil && p == nil {
+				err = fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, rt.Topic, rp.Partition)
+			}
+			if err == nil {
+				cfg, _ := s.configOf(t)
+				var res appendResult
+				res, err = s.produceTo(ctx, p, cfg, req.Acks, rp.Records)
+				if err == nil {
+					pr.BaseOffset = res.BaseOffset
+					pr.LogAppendTime = res.LogAppendTime
+				}
+				pr.LogStartOffset = p.log.StartOffset()
+			}
+			if err != nil {
+				pr.ErrorCode = kafkaproto.ErrorCode(err)
+				pr.ErrorMessage = kafkaproto.ErrorMessage(err)
+				rc.log.Debug("produce refused", "topic", rt.Topic, "partition", rp.Partition, "err", err)
+			}
+			respTopic.Partitions = append(respTopic.Partitions, pr)
+		}
+		resp.Topics = append(resp.Topics, respTopic)
+	}
+	if req.Acks == 0 {
+		return nil
+	}
+	return resp
+}
+
+// produceTo validates one partition's records and appends them.
+func (s *Server) produceTo(ctx context.Context, p *partition, cfg TopicConfig, acks int16, records []byte) (appendResult, error) {
+	if acks == -1 && cfg.MinInsyncReplicas > 1 {
+		return appendResult{}, fmt.Errorf("%w: min.insync.replicas %d, in-sync replicas 1", kerr.NotEnoughReplicas, cfg.MinInsyncReplicas)
+	}
+	if len(records) > int(cfg.MaxMessageBytes) {
+		return appendResult{}, fmt.Errorf("%w: batch of %d bytes, max.message.bytes %d", kerr.MessageTooLarge, len(records), cfg.MaxMessageBytes)
+	}
+	h, err := kafkaproto.ParseBatchHeader(records)
+	if err == nil && h.Size() < len(records) {
+		return appendResult{}, fmt.Errorf("%w: more than one record batch", kerr.InvalidRecord)
+	}
+	if h, err = kafkaproto.ValidateBatch(records); err != nil {
+		return appendResult{}, err
+	}
+	if h.Attributes&(kafkaproto.AttrTransactional|kafkaproto.AttrControl) != 0 {
+		return appendResult{}, fmt.Errorf("%w: transactional batches are not supported", kerr.InvalidRecord)
+	}
+	// Stamp the leader epoch; it lies outside the CRC.
+	binary.BigEndian.PutUint32(records[kafkaproto.BatchPartitionLeaderEpochAt:], 0)
+
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	if p.deleted {
+		return appendResult{}, fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, p.topic, p.index)
+	}
+	if h.Idempotent() {
+		dup, err := p.checkSequenceLocked(h)
+		if err != nil {
+			return appendResult{}, err
+		}
+		if dup != nil {
+			return appendResult{BaseOffset: dup.baseOffset, LastOffset: dup.lastOffset, LogAppendTime: -1}, nil
+		}
+	}
+	// Invariant: ack after durable write. Append returns once the batch is
+	// on disk; only then do the high watermark and the response move.
+	res, err := p.log.Append(ctx, records)
+	if err != nil {
+		return appendResult{}, fmt.Errorf("appending to %s-%d: %w", p.topic, p.index, err)
+	}
+	if h.Idempotent() {
+		p.recordLocked(h, res.BaseOffset, res.LastOffset)
+	}
+	if res.LastOffset+1 > p.hw.Load() {
+		p.hw.Store(res.LastOffset + 1)
+	}
+	p.wake()
+	return res, nil
+}

@@ -1,0 +1,158 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/sluicehq/sluice/broker/kafkaproto"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Config configures a Server. Decode it, call Defaults, then Validate (New
+// does both).
+type Config struct {
+	// NodeID is the broker id reported in Metadata (alone: 1).
+	NodeID int32
+	// DataDir holds the topic table, the cluster id and the partition logs.
+	DataDir string
+	// AdvertisedAddr is the host:port clients are told to connect to. Empty:
+	// the listener's address.
+	AdvertisedAddr string
+	// Configs are Kafka broker configs (server.properties keys), e.g.
+	// auto.create.topics.enable, num.partitions, log.retention.ms. Topic
+	// config defaults come from their broker keys. Unknown keys are refused,
+	// except group.* and offsets.*, which belong to the group coordinator.
+	Configs map[string]string
+	// Logger receives connection and lifecycle logs; nil discards.
+	Logger *slog.Logger
+}
+
+// brokerConfigDef is a broker-level config the server itself reads.
+type brokerConfigDef struct {
+	name, def, doc string
+	typ            kmsg.ConfigType
+	validate       func(string) error
+}
+
+func validLong(lo, hi int64) func(string) error {
+	return func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < lo || n > hi {
+			return fmt.Errorf("%q is not an integer in [%d, %d]", v, lo, hi)
+		}
+		return nil
+	}
+}
+
+func validBool(v string) error {
+	if v != "true" && v != "false" {
+		return fmt.Errorf("%q is not true or false", v)
+	}
+	return nil
+}
+
+var brokerConfigDefs = []brokerConfigDef{
+	{name: "auto.create.topics.enable", def: "true", typ: typBoolean, validate: validBool,
+		doc: "create a topic when Metadata asks for a missing one and allows it"},
+	{name: "num.partitions", def: "1", typ: typInt, validate: validLong(1, 1<<20),
+		doc: "partitions of an auto-created topic and of CreateTopics with -1"},
+	{name: "default.replication.factor", def: "1", typ: typInt, validate: validLong(1, 1),
+		doc: "replication factor of new topics (single node: 1)"},
+	{name: "socket.request.max.bytes", def: strconv.Itoa(int(kafkaproto.DefaultMaxRequestBytes)), typ: typInt,
+		validate: validLong(1024, 1<<31-1), doc: "largest request frame accepted; bigger ones close the connection"},
+	{name: "delete.topic.enable", def: "true", typ: typBoolean, validate: validBool,
+		doc: "allow DeleteTopics"},
+}
+
+// Defaults fills unset fields.
+func (c *Config) Defaults() {
+	if c.NodeID == 0 {
+		c.NodeID = 1
+	}
+	if c.Configs == nil {
+		c.Configs = map[string]string{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports every problem in c, each naming its field.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.NodeID < 0 {
+		errs = append(errs, fmt.Errorf("%w: node_id: %d is negative", ErrBadConfig, c.NodeID))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, fmt.Errorf("%w: data_dir: required", ErrBadConfig))
+	}
+	if c.AdvertisedAddr != "" {
+		if _, port, err := net.SplitHostPort(c.AdvertisedAddr); err != nil {
+			errs = append(errs, fmt.Errorf("%w: advertised_addr: %w", ErrBadConfig, err))
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			errs = append(errs, fmt.Errorf("%w: advertised_addr: bad port %q", ErrBadConfig, port))
+		}
+	}
+	keys := make([]string, 0, len(c.Configs))
+	for k := range c.Configs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	topicDefaults := map[string]*configDef{}
+	for i := range topicConfigDefs {
+		topicDefaults[topicConfigDefs[i].brokerKey] = &topicConfigDefs[i]
+	}
+	for _, k := range keys {
+		v := c.Configs[k]
+		if d, ok := topicDefaults[k]; ok {
+			var tc TopicConfig
+			if err := d.apply(&tc, v); err != nil {
+				errs = append(errs, fmt.Errorf("%w: configs.%s: %w", ErrBadConfig, k, err))
+			}
+			continue
+		}
+		if d := brokerDef(k); d != nil {
+			if err := d.validate(v); err != nil {
+				errs = append(errs, fmt.Errorf("%w: configs.%s: %w", ErrBadConfig, k, err))
+			}
+			continue
+		}
+		if strings.HasPrefix(k, "group.") || strings.HasPrefix(k, "offsets.") {
+			continue
+		}
+		errs = append(errs, fmt.Errorf("%w: configs.%s: unknown broker config", ErrBadConfig, k))
+	}
+	return errors.Join(errs...)
+}
+
+func brokerDef(name string) *brokerConfigDef {
+	for i := range brokerConfigDefs {
+		if brokerConfigDefs[i].name == name {
+			return &brokerConfigDefs[i]
+		}
+	}
+	return nil
+}
+
+// brokerValue returns a broker config's value (validated by Validate).
+func (c *Config) brokerValue(name string) string {
+	if v, ok := c.Configs[name]; ok {
+		return v
+	}
+	if d := brokerDef(name); d != nil {
+		return d.def
+	}
+	return ""
+}
+
+func (c *Config) brokerInt(name string) int64 {
+	n, _ := strconv.ParseInt(c.brokerValue(name), 10, 64)
+	return n
+}
+
+func (c *Config) brokerBool(name string) bool { return c.brokerValue(name) == "true" }

@@ -1,0 +1,193 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/broker/kafkaproto"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// maxInFlight bounds the requests read but not yet answered on one
+// connection; the reader stops reading when it is reached (backpressure).
+const maxInFlight = 128
+
+// conn is one client connection: a reader goroutine that decodes requests
+// and starts their handlers, and a writer goroutine that writes responses
+// in request order.
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	remote string
+	log    *slog.Logger
+
+	slots    chan *slot // requests in arrival order, for the writer
+	handlers sync.WaitGroup
+}
+
+// slot is one request awaiting its response. The handler fills resp and
+// closes done; the writer waits on done in slot order.
+type slot struct {
+	corr int32
+	done chan struct{}
+	resp kmsg.Response
+	kill bool // close the connection instead of answering (handler failure)
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	remote := nc.RemoteAddr().String()
+	return &conn{
+		s: s, nc: nc, remote: remote,
+		log:   s.log.With("client_addr", remote),
+		slots: make(chan *slot, maxInFlight),
+	}
+}
+
+// stopReading makes the reader stop at its next frame boundary (or now, if
+// it is blocked reading); requests already read are still answered.
+func (c *conn) stopReading() { _ = c.nc.SetReadDeadline(time.Now()) }
+
+// serve runs the connection until the peer leaves, a request is malformed,
+// or the server stops. It returns after both goroutines have exited and the
+// socket is closed.
+func (c *conn) serve(ctx context.Context) {
+	c.log.Debug("connection opened")
+	var writer sync.WaitGroup
+	writer.Go(c.writeLoop)
+	c.readLoop(ctx)
+	close(c.slots) // the writer drains what was read, then exits
+	writer.Wait()
+	c.handlers.Wait()
+	_ = c.nc.Close()
+	c.log.Debug("connection closed")
+}
+
+// readLoop reads requests until EOF, an error or stopReading.
+func (c *conn) readLoop(ctx context.Context) {
+	fr := kafkaproto.NewFrameReader(c.nc, c.s.maxRequestBytes())
+	for {
+		select {
+		case <-c.s.stopping:
+			return
+		default:
+		}
+		frame, err := fr.Next()
+		if err != nil {
+			var ne net.Error
+			switch {
+			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+			case errors.As(err, &ne) && ne.Timeout():
+			case errors.Is(err, kafkaproto.ErrFrameTooLarge), errors.Is(err, kafkaproto.ErrNegativeFrameSize):
+				c.log.Warn("closing connection: request frame refused", "err", err)
+			default:
+				c.log.Debug("closing connection: read failed", "err", err)
+			}
+			return
+		}
+		req, err := kafkaproto.DecodeRequest(frame)
+		if err != nil {
+			var unsupported *kafkaproto.UnsupportedError
+			if errors.As(err, &unsupported) && unsupported.Header.APIKey == int16(kmsg.ApiVersions) {
+				// Answer so the client can pick a version we speak.
+				sl := &slot{corr: unsupported.Header.CorrelationID, done: make(chan struct{})}
+				sl.resp = apiVersionsUnsupported()
+				close(sl.done)
+				c.slots <- sl
+				continue
+			}
+			c.log.Warn("closing connection: bad request", "err", err)
+			return
+		}
+		if !c.dispatch(ctx, req) {
+			return
+		}
+	}
+}
+
+// dispatch starts the handler for req. Produce runs inline, so one
+// connection's produce requests reach the partitions in request order; all
+// other requests run concurrently. It returns false to close the connection.
+func (c *conn) dispatch(ctx context.Context, req *kafkaproto.Request) bool {
+	rc := &reqContext{clientID: req.Header.ClientID, remote: c.remote, log: c.log}
+	if p, ok := req.Body.(*kmsg.ProduceRequest); ok {
+		if p.Acks == 0 {
+			c.s.handleProduce(ctx, rc, p) // no response, by protocol
+			return true
+		}
+		sl := &slot{corr: req.Header.CorrelationID, done: make(chan struct{})}
+		c.slots <- sl
+		sl.resp = c.s.handleProduce(ctx, rc, p)
+		close(sl.done)
+		return true
+	}
+	sl := &slot{corr: req.Header.CorrelationID, done: make(chan struct{})}
+	c.slots <- sl
+	c.handlers.Go(func() {
+		defer close(sl.done)
+		resp, err := c.s.handle(ctx, rc, req.Body)
+		if err != nil {
+			c.log.Warn("closing connection: handler failed", "api", kmsg.NameForKey(req.Body.Key()), "err", err)
+			sl.kill = true
+			return
+		}
+		sl.resp = resp
+	})
+	return true
+}
+
+// writeLoop writes responses in slot order. After a write error or a
+// killed slot it closes the socket (which ends the reader) and keeps
+// draining so the reader never blocks on a full slots channel.
+func (c *conn) writeLoop() {
+	var buf []byte
+	broken := false
+	for sl := range c.slots {
+		<-sl.done
+		if broken {
+			continue
+		}
+		if sl.kill || sl.resp == nil {
+			broken = true
+			_ = c.nc.Close()
+			continue
+		}
+		buf = kafkaproto.AppendResponse(buf[:0], sl.corr, sl.resp)
+		select {
+		case <-c.s.stopping:
+			_ = c.nc.SetWriteDeadline(time.Now().Add(shutdownWriteTimeout))
+		default:
+		}
+		if _, err := c.nc.Write(buf); err != nil {
+			c.log.Debug("closing connection: write failed", "err", err)
+			broken = true
+			_ = c.nc.Close()
+		}
+		if cap(buf) > 1<<20 {
+			buf = nil // do not pin one large fetch response per idle connection
+		}
+	}
+}
+
+// reqContext is what handlers know about the requesting connection.
+type reqContext struct {
+	clientID *string
+	remote   string
+	log      *slog.Logger
+}
+
+// apiVersionsUnsupported is the v0 response Kafka sends to an ApiVersions
+// request of a version it does not know: UNSUPPORTED_VERSION plus the
+// supported versions, so the client can retry with one.
+func apiVersionsUnsupported() kmsg.Response {
+	r := kmsg.NewPtrApiVersionsResponse()
+	r.SetVersion(0)
+	r.ErrorCode = kerr.UnsupportedVersion.Code
+	r.ApiKeys = kafkaproto.APIVersionsKeys()
+	return r
+}

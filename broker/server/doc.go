@@ -1,0 +1,25 @@
+// Package server is the Sluice broker's Kafka protocol front end: it accepts
+// connections, reads size-capped frames, decodes them with kafkaproto, runs
+// one handler per API key and writes responses in request order.
+//
+// Ownership: a Server owns its listener's connections, the topic table
+// (names, topic ids, partition counts, configs; persisted in the data dir),
+// the open partition logs, and each partition's idempotent producer state.
+// Consumer groups are delegated to a GroupCoordinator.
+//
+// Invariants:
+//   - Responses on a connection are written in the order of the requests,
+//     whatever order the handlers finish in; acks=0 produce gets none.
+//   - A malformed or oversized request closes its connection and nothing else.
+//   - Produce requests of one connection are handled one after the other, in
+//     order, so an idempotent producer's pipelined batches reach the log in
+//     sequence order. Invariant: the produce response is sent only after
+//     the log returned from Append, i.e. after the batch is durable.
+//   - A partition's producer-state check and its Append happen under the
+//     partition's append lock, so a sequence number is checked against the
+//     state the log really has.
+//
+// Lock order (outer to inner): Server.mu -> topic table (topics.mu) ->
+// partition.appendMu -> partition.mu. No lock is held while waiting on the
+// network. See DESIGN.md for the file map.
+package server

@@ -1,0 +1,206 @@
+package server
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/sluicehq/sluice/broker/kafkaproto"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func TestProduceValidation(t *testing.T) {
+	t.Parallel()
+	twoBatches := append(makeBatch(batchOpts{}), makeBatch(batchOpts{})...)
+	big := makeBatch(batchOpts{keys: [][]byte{make([]byte, 2000)}})
+	badMagic := makeBatch(batchOpts{})
+	badMagic[16] = 1
+	tests := []struct {
+		name    string
+		configs map[string]string
+		acks    int16
+		records []byte
+		txnID   bool
+		want    int16
+	}{
+		{name: "ok", records: makeBatch(batchOpts{})},
+		{name: "bad crc", records: makeBatch(batchOpts{badCRC: true}), want: kerr.CorruptMessage.Code},
+		{name: "magic 1", records: badMagic, want: kerr.CorruptMessage.Code},
+		{name: "truncated", records: makeBatch(batchOpts{})[:50], want: kerr.CorruptMessage.Code},
+		{name: "two batches", records: twoBatches, want: kerr.InvalidRecord.Code},
+		{name: "too large", configs: map[string]string{"max.message.bytes": "1024"}, records: big, want: kerr.MessageTooLarge.Code},
+		{name: "keyless on compacted", configs: map[string]string{"cleanup.policy": "compact"}, records: makeBatch(batchOpts{keys: [][]byte{nil}}), want: kerr.InvalidRecord.Code},
+		{name: "keyed on compacted", configs: map[string]string{"cleanup.policy": "compact"}, records: makeBatch(batchOpts{})},
+		{name: "transactional batch", records: makeBatch(batchOpts{attrs: kafkaproto.AttrTransactional}), want: kerr.InvalidRecord.Code},
+		{name: "transactional id", records: makeBatch(batchOpts{}), txnID: true, want: kerr.TransactionalIDAuthorizationFailed.Code},
+		{name: "acks 2", acks: 2, records: makeBatch(batchOpts{}), want: kerr.InvalidRequiredAcks.Code},
+		{name: "min insync 2 with acks all", configs: map[string]string{"min.insync.replicas": "2"}, records: makeBatch(batchOpts{}), want: kerr.NotEnoughReplicas.Code},
+		{name: "min insync 2 with acks 1", configs: map[string]string{"min.insync.replicas": "2"}, acks: 1, records: makeBatch(batchOpts{})},
+	}
+	b := startBroker(t)
+	c := dialRaw(t, b.addr)
+	for i, tc := range tests {
+		topic := "v" + string(rune('a'+i))
+		if code := c.createTopic(topic, 1, tc.configs); code != 0 {
+			t.Fatalf("%s: create: %d", tc.name, code)
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := dialRaw(t, b.addr)
+			acks := tc.acks
+			if acks == 0 {
+				acks = -1
+			}
+			req := produceReq(topic, 0, acks, tc.records)
+			if tc.txnID {
+				req.TransactionID = kmsg.StringPtr("tx")
+			}
+			resp := c.roundTrip(req, 9).(*kmsg.ProduceResponse)
+			p := resp.Topics[0].Partitions[0]
+			if p.ErrorCode != tc.want {
+				t.Fatalf("error %d (%v), want %d", p.ErrorCode, p.ErrorMessage, tc.want)
+			}
+			end := b.store.get(partitionDir(b.dir, topic, 0)).EndOffset()
+			if tc.want != 0 && end != 0 {
+				t.Fatalf("refused produce wrote %d records", end)
+			}
+			if tc.want == 0 && (end == 0 || p.BaseOffset != 0) {
+				t.Fatalf("end %d base %d", end, p.BaseOffset)
+			}
+		})
+	}
+	t.Run("unknown partition", func(t *testing.T) {
+		t.Parallel()
+		c := dialRaw(t, b.addr)
+		if code, _ := c.produce("va", 5, makeBatch(batchOpts{})); code != kerr.UnknownTopicOrPartition.Code {
+			t.Fatalf("code %d", code)
+		}
+		if code, _ := c.produce("nope", 0, makeBatch(batchOpts{})); code != kerr.UnknownTopicOrPartition.Code {
+			t.Fatalf("code %d", code)
+		}
+	})
+}
+
+func TestProduceStampsLeaderEpoch(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t)
+	c := dialRaw(t, b.addr)
+	c.createTopic("e", 1, nil)
+	c.produce("e", 0, makeBatch(batchOpts{}))
+	data, _ := b.store.get(partitionDir(b.dir, "e", 0)).Read(0, 1<<20)
+	if epoch := int32(binary.BigEndian.Uint32(data[12:])); epoch != 0 {
+		t.Fatalf("partition leader epoch %d", epoch)
+	}
+	if _, err := kafkaproto.ValidateBatch(data); err != nil {
+		t.Fatalf("stamping broke the CRC: %v", err)
+	}
+}
+
+// TestIdempotentSequences drives one producer id through Kafka's sequence
+// rules, then restarts the broker and checks the state survived.
+func TestIdempotentSequences(t *testing.T) {
+	t.Parallel()
+	store, dir := newMemStore(), t.TempDir()
+	b := startBrokerOn(t, store, dir)
+	c := dialRaw(t, b.addr)
+	c.createTopic("idem", 1, nil)
+	two := [][]byte{[]byte("a"), []byte("b")}
+	type step struct {
+		name     string
+		epoch    int16
+		seq      int32
+		n        int
+		wantCode int16
+		wantBase int64
+	}
+	steps := []step{
+		{name: "first batch, any start accepted", epoch: 0, seq: 0, n: 2, wantBase: 0},
+		{name: "next", epoch: 0, seq: 2, n: 2, wantBase: 2},
+		{name: "duplicate of the last", epoch: 0, seq: 2, n: 2, wantBase: 2},
+		{name: "duplicate of the first", epoch: 0, seq: 0, n: 2, wantBase: 0},
+		{name: "gap", epoch: 0, seq: 9, n: 2, wantCode: kerr.OutOfOrderSequenceNumber.Code, wantBase: -1},
+		{name: "next after refusal", epoch: 0, seq: 4, n: 2, wantBase: 4},
+		{name: "new epoch must start at 0", epoch: 1, seq: 6, n: 2, wantCode: kerr.OutOfOrderSequenceNumber.Code, wantBase: -1},
+		{name: "new epoch at 0", epoch: 1, seq: 0, n: 2, wantBase: 6},
+		{name: "old epoch fenced", epoch: 0, seq: 6, n: 2, wantCode: kerr.InvalidProducerEpoch.Code, wantBase: -1},
+	}
+	run := func(c *rawConn, st step) {
+		t.Helper()
+		keys := two[:st.n]
+		code, base := c.produce("idem", 0, makeBatch(batchOpts{pid: 42, epoch: st.epoch, seq: st.seq, keys: keys}))
+		if code != st.wantCode || base != st.wantBase {
+			t.Fatalf("%s: code %d base %d, want %d %d", st.name, code, base, st.wantCode, st.wantBase)
+		}
+	}
+	for _, st := range steps {
+		run(c, st)
+	}
+	if end := store.get(partitionDir(dir, "idem", 0)).EndOffset(); end != 8 {
+		t.Fatalf("log end %d, want 8 (duplicates and refusals not written)", end)
+	}
+
+	// Restart on the same data: the state is rebuilt from the log.
+	if err := b.stop(); err != nil {
+		t.Fatal(err)
+	}
+	b2 := startBrokerOn(t, store, dir)
+	c2 := dialRaw(t, b2.addr)
+	for _, st := range []step{
+		{name: "duplicate after restart", epoch: 1, seq: 0, n: 2, wantBase: 6},
+		{name: "gap after restart", epoch: 1, seq: 5, n: 2, wantCode: kerr.OutOfOrderSequenceNumber.Code, wantBase: -1},
+		{name: "next after restart", epoch: 1, seq: 2, n: 1, wantBase: 8},
+	} {
+		run(c2, st)
+	}
+
+	dp := kmsg.NewPtrDescribeProducersRequest()
+	dt := kmsg.NewDescribeProducersRequestTopic()
+	dt.Topic, dt.Partitions = "idem", []int32{0}
+	dp.Topics = append(dp.Topics, dt)
+	resp := c2.roundTrip(dp, 0).(*kmsg.DescribeProducersResponse)
+	ap := resp.Topics[0].Partitions[0].ActiveProducers
+	if len(ap) != 1 || ap[0].ProducerID != 42 || ap[0].ProducerEpoch != 1 || ap[0].LastSequence != 2 {
+		t.Fatalf("active producers %+v", ap)
+	}
+}
+
+func TestSequenceWrapsAtMaxInt32(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t)
+	c := dialRaw(t, b.addr)
+	c.createTopic("wrap", 1, nil)
+	if code, _ := c.produce("wrap", 0, makeBatch(batchOpts{pid: 7, seq: 1<<31 - 2, keys: [][]byte{[]byte("a"), []byte("b")}})); code != 0 {
+		t.Fatalf("code %d", code)
+	}
+	if code, base := c.produce("wrap", 0, makeBatch(batchOpts{pid: 7, seq: 0})); code != 0 || base != 2 {
+		t.Fatalf("code %d base %d", code, base)
+	}
+}
+
+func TestInitProducerIDNeverReused(t *testing.T) {
+	t.Parallel()
+	store, dir := newMemStore(), t.TempDir()
+	b := startBrokerOn(t, store, dir)
+	c := dialRaw(t, b.addr)
+	seen := map[int64]bool{}
+	get := func(c *rawConn) int64 {
+		resp := c.roundTrip(kmsg.NewPtrInitProducerIDRequest(), 4).(*kmsg.InitProducerIDResponse)
+		if resp.ErrorCode != 0 || resp.ProducerEpoch != 0 || seen[resp.ProducerID] {
+			t.Fatalf("resp %+v (seen %v)", resp, seen[resp.ProducerID])
+		}
+		seen[resp.ProducerID] = true
+		return resp.ProducerID
+	}
+	get(c)
+	get(c)
+	if err := b.stop(); err != nil {
+		t.Fatal(err)
+	}
+	c2 := dialRaw(t, startBrokerOn(t, store, dir).addr)
+	get(c2)
+	txn := kmsg.NewPtrInitProducerIDRequest()
+	txn.TransactionalID = kmsg.StringPtr("t")
+	if resp := c2.roundTrip(txn, 4).(*kmsg.InitProducerIDResponse); resp.ErrorCode != kerr.TransactionalIDAuthorizationFailed.Code {
+		t.Fatalf("transactional: %d", resp.ErrorCode)
+	}
+}

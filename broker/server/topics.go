@@ -1,0 +1,390 @@
+package server
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// topic is one entry of the topic table. name and id never change; the
+// partitions slice and the configs are replaced (never mutated in place)
+// under Server.mu, so a reader that loaded them may keep using them.
+type topic struct {
+	name       string
+	id         [16]byte
+	configs    map[string]string // overrides only
+	cfg        TopicConfig       // effective
+	partitions []*partition
+}
+
+// partition is one open partition log plus its append-path state.
+type partition struct {
+	topic string
+	index int32
+	dir   string
+	log   partitionLog
+
+	// hw is the high watermark: every offset below it is durable and
+	// visible. Appends advance it after Append returns; reads never serve
+	// beyond it.
+	hw atomic.Int64
+
+	// appendMu serializes the producer-state check with the Append it
+	// guards, and guards producers and deleted.
+	appendMu  sync.Mutex
+	producers map[int64]*producerState
+	deleted   bool
+
+	mu      sync.Mutex             // guards waiters
+	waiters map[chan struct{}]bool // long-polling fetches to wake at the next append
+}
+
+func newPartition(topicName string, index int32, dir string, l partitionLog) *partition {
+	p := &partition{topic: topicName, index: index, dir: dir, log: l, waiters: map[chan struct{}]bool{}, producers: map[int64]*producerState{}}
+	p.hw.Store(l.EndOffset())
+	return p
+}
+
+// watch registers w (a channel with a buffer of one) to be signalled at
+// the next append. Register before reading, so an append between the read
+// and the wait is not missed; unwatch when done waiting.
+func (p *partition) watch(w chan struct{}) {
+	p.mu.Lock()
+	p.waiters[w] = true
+	p.mu.Unlock()
+}
+
+func (p *partition) unwatch(w chan struct{}) {
+	p.mu.Lock()
+	delete(p.waiters, w)
+	p.mu.Unlock()
+}
+
+// wake signals every registered waiter (without blocking).
+func (p *partition) wake() {
+	p.mu.Lock()
+	for w := range p.waiters {
+		select {
+		case w <- struct{}{}:
+		default:
+		}
+	}
+	p.mu.Unlock()
+}
+
+func partitionDir(dataDir, topicName string, index int32) string {
+	return filepath.Join(dataDir, fmt.Sprintf("%s-%d", topicName, index))
+}
+
+// loadTopics opens every partition listed in topics.json.
+func (s *Server) loadTopicsLocked() error {
+	var f topicsFile
+	ok, err := readJSON(filepath.Join(s.cfg.DataDir, topicsFileName), &f)
+	if err != nil {
+		return err
+	}
+	if ok && f.Version != stateVersion {
+		return fmt.Errorf("%w: %s version %d", ErrStateFile, topicsFileName, f.Version)
+	}
+	for _, r := range f.Topics {
+		id, err := parseTopicID(r.ID)
+		if err != nil {
+			return err
+		}
+		cfg, err := s.resolveTopicConfig(r.Configs)
+		if err != nil {
+			return fmt.Errorf("topic %s: %w", r.Name, err)
+		}
+		t := &topic{name: r.Name, id: id, configs: r.Configs, cfg: cfg}
+		for i := range r.Partitions {
+			p, err := s.openPartition(t, i, false)
+			if err != nil {
+				return err
+			}
+			t.partitions = append(t.partitions, p)
+		}
+		s.topics[t.name] = t
+		s.topicIDs[t.id] = t
+	}
+	return nil
+}
+
+// openPartition opens a partition's log and rebuilds its producer state.
+// fresh means the partition is being created: a directory left over from a
+// topic deleted before a crash is removed first, so old data never
+// resurfaces under a new topic.
+func (s *Server) openPartition(t *topic, index int32, fresh bool) (*partition, error) {
+	dir := partitionDir(s.cfg.DataDir, t.name, index)
+	if fresh {
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, fmt.Errorf("removing stale %s: %w", dir, err)
+		}
+	}
+	l, err := s.openLog(dir, t.cfg)
+	if err != nil {
+		return nil, fmt.Errorf("opening partition %s-%d: %w", t.name, index, err)
+	}
+	p := newPartition(t.name, index, dir, l)
+	if err := p.rebuildProducers(); err != nil {
+		_ = l.Close()
+		return nil, fmt.Errorf("rebuilding producer state of %s-%d: %w", t.name, index, err)
+	}
+	return p, nil
+}
+
+// persistTopicsLocked writes the topic table. Requires s.mu held.
+func (s *Server) persistTopicsLocked() error {
+	f := topicsFile{Version: stateVersion}
+	names := make([]string, 0, len(s.topics))
+	for n := range s.topics {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		t := s.topics[n]
+		f.Topics = append(f.Topics, topicRecord{
+			Name: t.name, ID: hex.EncodeToString(t.id[:]), Partitions: int32(len(t.partitions)), Configs: t.configs,
+		})
+	}
+	return writeJSON(filepath.Join(s.cfg.DataDir, topicsFileName), f)
+}
+
+// lookup returns the topic by name.
+func (s *Server) lookup(name string) *topic {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.topics[name]
+}
+
+// lookupID returns the topic by id.
+func (s *Server) lookupID(id [16]byte) *topic {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.topicIDs[id]
+}
+
+// partitionsOf returns a topic's current partitions.
+func (s *Server) partitionsOf(t *topic) []*partition {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return t.partitions
+}
+
+// configOf returns a topic's effective config and overrides.
+func (s *Server) configOf(t *topic) (TopicConfig, map[string]string) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return t.cfg, t.configs
+}
+
+// partitionOf returns the partition or nil.
+func (s *Server) partitionOf(t *topic, index int32) *partition {
+	ps := s.partitionsOf(t)
+	if index < 0 || int(index) >= len(ps) {
+		return nil
+	}
+	return ps[index]
+}
+
+// allTopics returns the topics sorted by name.
+func (s *Server) allTopics() []*topic {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*topic, 0, len(s.topics))
+	for _, t := range s.topics {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// createTopic validates and (unless validateOnly) creates a topic. The
+// returned topic is the new one (a dry-run copy when validateOnly).
+func (s *Server) createTopic(name string, partitions int32, configs map[string]string, validateOnly bool) (*topic, error) {
+	if err := validateTopicName(name); err != nil {
+		return nil, err
+	}
+	if partitions <= 0 {
+		return nil, fmt.Errorf("%w: %d partitions", kerr.InvalidPartitions, partitions)
+	}
+	if err := validateTopicConfigs(configs); err != nil {
+		return nil, err
+	}
+	cfg, err := s.resolveTopicConfig(configs)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, fmt.Errorf("%w: broker shutting down", kerr.BrokerNotAvailable)
+	}
+	if _, ok := s.topics[name]; ok {
+		return nil, fmt.Errorf("%w: topic %s", kerr.TopicAlreadyExists, name)
+	}
+	t := &topic{name: name, id: newTopicID(), configs: maps.Clone(configs), cfg: cfg}
+	if validateOnly {
+		t.partitions = make([]*partition, partitions)
+		return t, nil
+	}
+	for i := range partitions {
+		p, err := s.openPartition(t, i, true)
+		if err != nil {
+			_ = closePartitions(t.partitions, true)
+			return nil, err
+		}
+		t.partitions = append(t.partitions, p)
+	}
+	s.topics[name] = t
+	s.topicIDs[t.id] = t
+	if err := s.persistTopicsLocked(); err != nil {
+		delete(s.topics, name)
+		delete(s.topicIDs, t.id)
+		_ = closePartitions(t.partitions, true)
+		return nil, err
+	}
+	s.log.Info("topic created", "topic", name, "partitions", partitions)
+	return t, nil
+}
+
+// deleteTopic removes a topic and deletes its partition logs.
+func (s *Server) deleteTopic(t *topic) error {
+	s.mu.Lock()
+	if s.topics[t.name] != t {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: topic %s", kerr.UnknownTopicOrPartition, t.name)
+	}
+	delete(s.topics, t.name)
+	delete(s.topicIDs, t.id)
+	if err := s.persistTopicsLocked(); err != nil {
+		s.topics[t.name] = t
+		s.topicIDs[t.id] = t
+		s.mu.Unlock()
+		return err
+	}
+	parts := t.partitions
+	s.mu.Unlock()
+	s.log.Info("topic deleted", "topic", t.name)
+	return closePartitions(parts, true)
+}
+
+// closePartitions closes (and with remove, deletes) partition logs, waiting
+// for in-flight appends and waking long-polling fetches.
+func closePartitions(parts []*partition, remove bool) error {
+	var errs []error
+	for _, p := range parts {
+		if p == nil {
+			continue
+		}
+		p.appendMu.Lock()
+		if !p.deleted {
+			p.deleted = true
+			if remove {
+				errs = append(errs, p.log.Delete())
+			} else {
+				errs = append(errs, p.log.Close())
+			}
+		}
+		p.appendMu.Unlock()
+		p.wake()
+	}
+	return errors.Join(errs...)
+}
+
+// addPartitions grows a topic to count partitions.
+func (s *Server) addPartitions(t *topic, count int32, validateOnly bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.topics[t.name] != t {
+		return fmt.Errorf("%w: topic %s", kerr.UnknownTopicOrPartition, t.name)
+	}
+	have := int32(len(t.partitions))
+	if count <= have {
+		return fmt.Errorf("%w: topic %s has %d partitions, asked for %d", kerr.InvalidPartitions, t.name, have, count)
+	}
+	if validateOnly {
+		return nil
+	}
+	parts := append([]*partition(nil), t.partitions...)
+	for i := have; i < count; i++ {
+		p, err := s.openPartition(t, i, true)
+		if err != nil {
+			_ = closePartitions(parts[have:], true)
+			return err
+		}
+		parts = append(parts, p)
+	}
+	old := t.partitions
+	t.partitions = parts
+	if err := s.persistTopicsLocked(); err != nil {
+		t.partitions = old
+		_ = closePartitions(parts[have:], true)
+		return err
+	}
+	s.log.Info("partitions added", "topic", t.name, "partitions", count)
+	return nil
+}
+
+// setTopicConfigs replaces a topic's overrides and applies them to its logs.
+func (s *Server) setTopicConfigs(t *topic, configs map[string]string, validateOnly bool) error {
+	if err := validateTopicConfigs(configs); err != nil {
+		return err
+	}
+	cfg, err := s.resolveTopicConfig(configs)
+	if err != nil {
+		return err
+	}
+	if validateOnly {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.topics[t.name] != t {
+		return fmt.Errorf("%w: topic %s", kerr.UnknownTopicOrPartition, t.name)
+	}
+	oldCfg, oldConfigs := t.cfg, t.configs
+	t.cfg, t.configs = cfg, maps.Clone(configs)
+	if err := s.persistTopicsLocked(); err != nil {
+		t.cfg, t.configs = oldCfg, oldConfigs
+		return err
+	}
+	var errs []error
+	for _, p := range t.partitions {
+		errs = append(errs, p.log.SetConfig(cfg))
+	}
+	return errors.Join(errs...)
+}
+
+// autoCreate creates a topic for Metadata if the broker allows it.
+func (s *Server) autoCreate(name string) (*topic, error) {
+	t, err := s.createTopic(name, int32(s.cfg.brokerInt("num.partitions")), nil, false)
+	if errors.Is(err, kerr.TopicAlreadyExists) {
+		if t := s.lookup(name); t != nil {
+			return t, nil
+		}
+	}
+	return t, err
+}
+
+// validateTopicName applies Kafka's rules: 1-249 chars of [a-zA-Z0-9._-],
+// not "." or "..".
+func validateTopicName(name string) error {
+	if name == "" || name == "." || name == ".." || len(name) > 249 {
+		return fmt.Errorf("%w: topic name %q", kerr.InvalidTopicException, name)
+	}
+	for _, c := range name {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+		if !ok {
+			return fmt.Errorf("%w: topic name %q has illegal character %q", kerr.InvalidTopicException, name, c)
+		}
+	}
+	return nil
+}
