@@ -172,7 +172,29 @@ func (s *Server) readPartition(p *partition, rp kmsg.FetchRequestTopicPartition,
 	if err != nil {
 		return nil, err
 	}
-	return trimToHW(b, hw), nil
+	return trimToLimit(trimToHW(b, hw), limit, first), nil
+}
+
+// trimToLimit keeps the whole batches that fit in limit; with first, at
+// least one. The log may return more than limit (it returns at least one
+// batch); only the first partition with data may exceed its limits.
+func trimToLimit(b []byte, limit int, first bool) []byte {
+	if len(b) <= limit {
+		return b
+	}
+	n := 0
+	for n < len(b) {
+		h, err := kafkaproto.ParseBatchHeader(b[n:])
+		if err != nil {
+			break
+		}
+		size := min(h.Size(), len(b)-n)
+		if n+size > limit && !(first && n == 0) {
+			break
+		}
+		n += size
+	}
+	return b[:n]
 }
 
 // trimToHW drops batches at or past the high watermark: Read may return
