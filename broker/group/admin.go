@@ -62,8 +62,8 @@ func (c *Coordinator) describeGroups(req *kmsg.DescribeGroupsRequest) kmsg.Respo
 // listGroups serves ListGroups v0-v5 with the v4 state and v5 type filters.
 func (c *Coordinator) listGroups(req *kmsg.ListGroupsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
-	if !c.isLoaded() {
-		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+	if code := c.unavailable(); code != 0 {
+		resp.ErrorCode = code
 		return resp
 	}
 	match := func(filter []string, v string) bool {
@@ -94,8 +94,8 @@ func (c *Coordinator) deleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRe
 }
 
 func (c *Coordinator) deleteGroup(ctx context.Context, id string) int16 {
-	if !c.isLoaded() {
-		return kerr.CoordinatorLoadInProgress.Code
+	if code := c.unavailable(); code != 0 {
+		return code
 	}
 	if id == "" {
 		return kerr.InvalidGroupID.Code

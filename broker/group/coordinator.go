@@ -114,6 +114,7 @@ type Coordinator struct {
 	node    *Node
 
 	loadedCh chan struct{} // closed once Run replayed the store
+	stopped  chan struct{} // closed when Run returns: waiters are released
 	wake     chan struct{} // buffered(1): deadlines may have moved earlier
 
 	mu     sync.RWMutex
@@ -128,6 +129,7 @@ func New(store OffsetStore, opts ...Option) *Coordinator {
 		cfg:      DefaultConfig(),
 		log:      slog.New(slog.DiscardHandler),
 		loadedCh: make(chan struct{}),
+		stopped:  make(chan struct{}),
 		wake:     make(chan struct{}, 1),
 		groups:   map[string]*group{},
 	}
@@ -144,6 +146,22 @@ func New(store OffsetStore, opts ...Option) *Coordinator {
 // Loaded is closed once Run has replayed the store and requests are served.
 func (c *Coordinator) Loaded() <-chan struct{} { return c.loadedCh }
 
+// unavailable is the error code for requests the coordinator cannot serve
+// now: COORDINATOR_LOAD_IN_PROGRESS before Run replayed the store,
+// NOT_COORDINATOR once Run returned (clients look the coordinator up again);
+// 0 while serving.
+func (c *Coordinator) unavailable() int16 {
+	select {
+	case <-c.stopped:
+		return kerr.NotCoordinator.Code
+	default:
+	}
+	if !c.isLoaded() {
+		return kerr.CoordinatorLoadInProgress.Code
+	}
+	return 0
+}
+
 func (c *Coordinator) isLoaded() bool {
 	select {
 	case <-c.loadedCh:
@@ -156,8 +174,11 @@ func (c *Coordinator) isLoaded() bool {
 // Run replays the store, then drives the protocol's timers (session expiry,
 // rebalance and sync timeouts, the initial rebalance delay, offset
 // retention) until ctx is done, when it returns nil. It returns an error only
-// if replaying the store fails. Call it once; the caller owns the goroutine.
+// if replaying the store fails. Once it returned, requests (and JoinGroup or
+// SyncGroup calls still waiting) are answered NOT_COORDINATOR. Call it once;
+// the caller owns the goroutine.
 func (c *Coordinator) Run(ctx context.Context) error {
+	defer close(c.stopped)
 	if err := c.load(ctx); err != nil {
 		return fmt.Errorf("loading __consumer_offsets: %w", err)
 	}

@@ -43,6 +43,8 @@ func (c *Coordinator) joinGroup(ctx context.Context, req *kmsg.JoinGroupRequest)
 	if wait != nil {
 		select {
 		case res = <-wait:
+		case <-c.stopped:
+			res = joinErr(req.MemberID, kerr.NotCoordinator.Code)
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -67,8 +69,8 @@ func (c *Coordinator) joinGroup(ctx context.Context, req *kmsg.JoinGroupRequest)
 // join runs the JoinGroup state machine. It returns either an immediate
 // result, or a channel the result will be sent on.
 func (c *Coordinator) join(ctx context.Context, req *kmsg.JoinGroupRequest) (joinResult, chan joinResult) {
-	if !c.isLoaded() {
-		return joinErr(req.MemberID, kerr.CoordinatorLoadInProgress.Code), nil
+	if code := c.unavailable(); code != 0 {
+		return joinErr(req.MemberID, code), nil
 	}
 	if req.Group == "" {
 		return joinErr(req.MemberID, kerr.InvalidGroupID.Code), nil
@@ -459,6 +461,8 @@ func (c *Coordinator) syncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 	if wait != nil {
 		select {
 		case res = <-wait:
+		case <-c.stopped:
+			res = syncResult{errCode: kerr.NotCoordinator.Code}
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -477,8 +481,8 @@ func (c *Coordinator) syncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 
 func (c *Coordinator) sync(ctx context.Context, req *kmsg.SyncGroupRequest) (syncResult, chan syncResult) {
 	fail := func(code int16) (syncResult, chan syncResult) { return syncResult{errCode: code}, nil }
-	if !c.isLoaded() {
-		return fail(kerr.CoordinatorLoadInProgress.Code)
+	if code := c.unavailable(); code != 0 {
+		return fail(code)
 	}
 	if req.Group == "" {
 		return fail(kerr.InvalidGroupID.Code)
@@ -592,8 +596,8 @@ func (c *Coordinator) heartbeat(req *kmsg.HeartbeatRequest) kmsg.Response {
 }
 
 func (c *Coordinator) heartbeatCode(req *kmsg.HeartbeatRequest) int16 {
-	if !c.isLoaded() {
-		return kerr.CoordinatorLoadInProgress.Code
+	if code := c.unavailable(); code != 0 {
+		return code
 	}
 	if req.Group == "" {
 		return kerr.InvalidGroupID.Code
@@ -655,8 +659,8 @@ func (c *Coordinator) leaveGroup(_ context.Context, req *kmsg.LeaveGroupRequest)
 
 func (c *Coordinator) leave(groupID string, leaving []kmsg.LeaveGroupRequestMember) (int16, []int16) {
 	codes := make([]int16, len(leaving))
-	if !c.isLoaded() {
-		return kerr.CoordinatorLoadInProgress.Code, codes
+	if code := c.unavailable(); code != 0 {
+		return code, codes
 	}
 	if groupID == "" {
 		return kerr.InvalidGroupID.Code, codes

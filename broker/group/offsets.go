@@ -84,8 +84,8 @@ func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 			*p.code = code
 		}
 	}
-	if !c.isLoaded() {
-		setAll(kerr.CoordinatorLoadInProgress.Code)
+	if code := c.unavailable(); code != 0 {
+		setAll(code)
 		return resp
 	}
 	if req.Group == "" {
@@ -255,8 +255,8 @@ func failedFetch(topics []fetchTopic, code int16) []fetchedTopic {
 // fetchGroup reads one group's committed offsets. byID resolves topic IDs
 // (v10). A group-level error comes back as code with no topics.
 func (c *Coordinator) fetchGroup(groupID string, topics []fetchTopic, all, byID bool) (int16, []fetchedTopic) {
-	if !c.isLoaded() {
-		return kerr.CoordinatorLoadInProgress.Code, nil
+	if code := c.unavailable(); code != 0 {
+		return code, nil
 	}
 	if groupID == "" {
 		return kerr.InvalidGroupID.Code, nil
@@ -325,8 +325,8 @@ func (c *Coordinator) topicID(name string) ([16]byte, bool) {
 func (c *Coordinator) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
 	top := func(code int16) kmsg.Response { resp.ErrorCode = code; return resp }
-	if !c.isLoaded() {
-		return top(kerr.CoordinatorLoadInProgress.Code)
+	if code := c.unavailable(); code != 0 {
+		return top(code)
 	}
 	if req.Group == "" {
 		return top(kerr.InvalidGroupID.Code)

@@ -5,6 +5,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -426,6 +427,57 @@ func TestLeaderRejoinTriggersRebalance(t *testing.T) {
 		recv[*kmsg.JoinGroupResponse](t, cf)
 		if rl.Generation != gen+1 || len(rl.Members) != 2 {
 			t.Fatalf("leader rejoin: %+v", rl)
+		}
+	})
+}
+
+func TestStopReleasesWaiters(t *testing.T) {
+	t.Parallel()
+	run(t, func(t *testing.T) {
+		h := start(t, nil)
+		ids, gen := h.stableGroup("g", 2)
+		// Waits for ids[1] to rejoin; its ctx outlives the coordinator.
+		cj := make(chan kmsg.Response, 1)
+		go func() {
+			resp, _ := h.c.Handle(t.Context(), joinReq(5, "g", ids[0]))
+			cj <- resp
+		}()
+		blocked(t, cj)
+		h.stop()
+		if r := recv[*kmsg.JoinGroupResponse](t, cj); r.ErrorCode != kerr.NotCoordinator.Code {
+			t.Fatalf("waiting join after stop: %d", r.ErrorCode)
+		}
+		resp, err := h.c.Handle(t.Context(), heartbeatReq(4, "g", ids[1], gen))
+		if err != nil || hbCode(resp) != kerr.NotCoordinator.Code {
+			t.Fatalf("heartbeat after stop: %v %v", resp, err)
+		}
+	})
+}
+
+func TestMetricsRegister(t *testing.T) {
+	t.Parallel()
+	run(t, func(t *testing.T) {
+		reg := prometheus.NewPedanticRegistry()
+		h := start(t, nil, WithRegisterer(reg))
+		h.stableGroup("g", 1)
+		h.do(commitReq(8, "s", "", -1, "t", map[int32]int64{0: 1, 1: 1}))
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]float64{}
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				key := mf.GetName()
+				for _, l := range m.GetLabel() {
+					key += "/" + l.GetValue()
+				}
+				got[key] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			}
+		}
+		if got["sluice_group_groups/Stable"] != 1 || got["sluice_group_groups/Empty"] != 1 ||
+			got["sluice_group_offset_commits_total"] != 2 || got["sluice_group_rebalances_total"] != 1 {
+			t.Fatalf("metrics: %v", got)
 		}
 	})
 }
