@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"slices"
 	"sync"
 	"time"
@@ -15,57 +14,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
-
-// Config holds the broker settings the coordinator obeys, named after Kafka's.
-type Config struct {
-	MinSessionTimeout     time.Duration // group.min.session.timeout.ms
-	MaxSessionTimeout     time.Duration // group.max.session.timeout.ms
-	InitialRebalanceDelay time.Duration // group.initial.rebalance.delay.ms; 0 disables the delay
-	MaxGroupSize          int           // group.max.size
-	OffsetsRetention      time.Duration // offsets.retention.minutes
-	RetentionCheckEvery   time.Duration // offsets.retention.check.interval.ms
-	MaxMetadataSize       int           // offset.metadata.max.bytes
-}
-
-// DefaultConfig returns Kafka's defaults.
-func DefaultConfig() Config {
-	return Config{
-		MinSessionTimeout:     6 * time.Second,
-		MaxSessionTimeout:     30 * time.Minute,
-		InitialRebalanceDelay: 3 * time.Second,
-		MaxGroupSize:          math.MaxInt32,
-		OffsetsRetention:      7 * 24 * time.Hour,
-		RetentionCheckEvery:   10 * time.Minute,
-		MaxMetadataSize:       4096,
-	}
-}
-
-// Validate reports every inconsistent setting.
-func (c Config) Validate() error {
-	var errs []error
-	if c.MinSessionTimeout <= 0 {
-		errs = append(errs, errors.New("group.min.session.timeout.ms: must be positive"))
-	}
-	if c.MaxSessionTimeout < c.MinSessionTimeout {
-		errs = append(errs, errors.New("group.max.session.timeout.ms: must be >= group.min.session.timeout.ms"))
-	}
-	if c.InitialRebalanceDelay < 0 {
-		errs = append(errs, errors.New("group.initial.rebalance.delay.ms: must not be negative"))
-	}
-	if c.MaxGroupSize < 1 {
-		errs = append(errs, errors.New("group.max.size: must be at least 1"))
-	}
-	if c.OffsetsRetention <= 0 {
-		errs = append(errs, errors.New("offsets.retention.minutes: must be positive"))
-	}
-	if c.RetentionCheckEvery <= 0 {
-		errs = append(errs, errors.New("offsets.retention.check.interval.ms: must be positive"))
-	}
-	if c.MaxMetadataSize < 0 {
-		errs = append(errs, errors.New("offset.metadata.max.bytes: must not be negative"))
-	}
-	return errors.Join(errs...)
-}
 
 // Topics lets the coordinator check partitions and resolve topic IDs
 // (OffsetCommit/OffsetFetch v10 name topics by ID). The server implements it

@@ -8,10 +8,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// newMemberJoinTimeout bounds how long a member may stay in the join phase
-// (Kafka's group.new.member.join.timeout, KIP-394) when Run is late.
-const newMemberJoinTimeout = 5 * time.Minute
-
 // joinResult is what a JoinGroup waiter receives.
 type joinResult struct {
 	errCode      int16
@@ -219,7 +215,7 @@ func (c *Coordinator) addMemberAndRebalanceLocked(g *group, id string, j joinArg
 		sessionTimeout: j.session, rebalanceTimeout: j.rebalance,
 		protocolType: j.protocolType, protocols: j.protocols,
 		joinWaiter:        wait,
-		heartbeatDeadline: now.Add(newMemberJoinTimeout),
+		heartbeatDeadline: now.Add(j.session), // applies once it stops waiting
 	}
 	if len(g.members) == 0 {
 		g.protocolType = j.protocolType
