@@ -59,7 +59,7 @@ func validBool(v string) error {
 var brokerConfigDefs = []brokerConfigDef{
 	{name: "auto.create.topics.enable", def: "true", typ: typBoolean, validate: validBool,
 		doc: "create a topic when Metadata asks for a missing one and allows it"},
-	{name: "num.partitions", def: "1", typ: typInt, validate: validLong(1, 1<<20),
+	{name: "num.partitions", def: "1", typ: typInt, validate: validLong(1, maxPartitionsPerTopic),
 		doc: "partitions of an auto-created topic and of CreateTopics with -1"},
 	{name: "default.replication.factor", def: "1", typ: typInt, validate: validLong(1, 1),
 		doc: "replication factor of new topics (single node: 1)"},

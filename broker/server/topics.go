@@ -14,6 +14,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
+// maxPartitionsPerTopic bounds one topic, so a single request cannot make
+// the broker open billions of logs.
+const maxPartitionsPerTopic = 10_000
+
 // topic is one entry of the topic table. name and id never change; the
 // partitions slice and the configs are replaced (never mutated in place)
 // under Server.mu, so a reader that loaded them may keep using them.
@@ -212,8 +216,8 @@ func (s *Server) createTopic(name string, partitions int32, configs map[string]s
 	if err := validateTopicName(name); err != nil {
 		return nil, err
 	}
-	if partitions <= 0 {
-		return nil, fmt.Errorf("%w: %d partitions", kerr.InvalidPartitions, partitions)
+	if partitions <= 0 || partitions > maxPartitionsPerTopic {
+		return nil, fmt.Errorf("%w: %d partitions, must be 1..%d", kerr.InvalidPartitions, partitions, maxPartitionsPerTopic)
 	}
 	if err := validateTopicConfigs(configs); err != nil {
 		return nil, err
@@ -307,6 +311,9 @@ func (s *Server) addPartitions(t *topic, count int32, validateOnly bool) error {
 		return fmt.Errorf("%w: topic %s", kerr.UnknownTopicOrPartition, t.name)
 	}
 	have := int32(len(t.partitions))
+	if count > maxPartitionsPerTopic {
+		return fmt.Errorf("%w: %d partitions, at most %d", kerr.InvalidPartitions, count, maxPartitionsPerTopic)
+	}
 	if count <= have {
 		return fmt.Errorf("%w: topic %s has %d partitions, asked for %d", kerr.InvalidPartitions, t.name, have, count)
 	}
