@@ -18,7 +18,8 @@ import (
 // Topics lets the coordinator check partitions and resolve topic IDs
 // (OffsetCommit/OffsetFetch v10 name topics by ID). The server implements it
 // over its metadata; without it every partition is accepted and topic IDs
-// are unknown.
+// are unknown. Its methods may be called with a group's lock held, so they
+// must not call back into the Coordinator.
 type Topics interface {
 	PartitionExists(topic string, partition int32) bool
 	TopicName(id [16]byte) (string, bool)

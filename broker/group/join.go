@@ -770,8 +770,8 @@ func (g *group) nextDeadlineLocked() time.Time {
 	if g.state == StatePreparingRebalance {
 		consider(g.rebalanceDeadline)
 	}
-	if len(g.pendingSync) > 0 {
-		consider(g.syncDeadline)
+	if len(g.pendingSync) > 0 && (g.state == StateCompletingRebalance || g.state == StateStable) {
+		consider(g.syncDeadline) // the states in which timeoutsLocked acts on it
 	}
 	return next
 }

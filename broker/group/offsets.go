@@ -261,16 +261,15 @@ func (c *Coordinator) fetchGroup(groupID string, topics []fetchTopic, all, byID 
 	if groupID == "" {
 		return kerr.InvalidGroupID.Code, nil
 	}
-	var offsets map[partitionKey]Offset
-	if g := c.getGroup(groupID); g != nil {
-		g.mu.Lock()
-		if g.state != StateDead {
-			offsets = make(map[partitionKey]Offset, len(g.offsets))
-			for k, v := range g.offsets {
-				offsets[k] = v
-			}
-		}
-		g.mu.Unlock()
+	g := c.getGroup(groupID)
+	if g == nil {
+		g = newGroup(groupID, time.Time{}) // no offsets: every partition answers -1
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	offsets := g.offsets
+	if g.state == StateDead {
+		offsets = nil
 	}
 	if all {
 		byTopic := map[string][]fetchPartition{}
