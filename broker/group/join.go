@@ -2,6 +2,7 @@ package group
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -86,7 +87,8 @@ func (c *Coordinator) join(ctx context.Context, req *kmsg.JoinGroupRequest) (joi
 	}
 	protos := make([]protocolPref, 0, len(req.Protocols))
 	for _, p := range req.Protocols {
-		protos = append(protos, protocolPref{name: p.Name, metadata: p.Metadata})
+		// Clone: decoded bytes alias the request frame, which the server reuses.
+		protos = append(protos, protocolPref{name: p.Name, metadata: slices.Clone(p.Metadata)})
 	}
 	var g *group
 	if req.MemberID == "" {
@@ -527,7 +529,7 @@ func (c *Coordinator) sync(ctx context.Context, req *kmsg.SyncGroupRequest) (syn
 	}
 	assigned := make(map[string][]byte, len(req.GroupAssignment))
 	for _, a := range req.GroupAssignment {
-		assigned[a.MemberID] = a.MemberAssignment
+		assigned[a.MemberID] = slices.Clone(a.MemberAssignment) // aliases the request frame
 	}
 	for id, mm := range g.members {
 		mm.assignment = assigned[id]

@@ -481,3 +481,29 @@ func TestMetricsRegister(t *testing.T) {
 		}
 	})
 }
+
+// TestRequestBytesNotRetained: decoded byte fields alias the server's frame
+// buffer, so the coordinator must copy what it keeps.
+func TestRequestBytesNotRetained(t *testing.T) {
+	t.Parallel()
+	run(t, func(t *testing.T) {
+		h := start(t, nil)
+		j := joinReq(3, "g", "")
+		meta := j.Protocols[0].Metadata
+		r := recv[*kmsg.JoinGroupResponse](t, h.async(j))
+		assignment := consumerAssignment("t", 0)
+		s := syncReq(3, "g", r.MemberID, r.Generation, map[string][]byte{r.MemberID: assignment})
+		recv[*kmsg.SyncGroupResponse](t, h.async(s))
+		want, wantA := string(meta), string(assignment)
+		for i := range meta {
+			meta[i] = 0xff
+		}
+		for i := range assignment {
+			assignment[i] = 0xff
+		}
+		d, _ := h.c.Describe("g")
+		if string(d.Members[0].Metadata) != want || string(d.Members[0].Assignment) != wantA {
+			t.Fatal("coordinator kept request bytes")
+		}
+	})
+}

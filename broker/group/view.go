@@ -214,8 +214,8 @@ func applyGroupValue(g *group, v *kmsg.GroupMetadataValue, now time.Time) {
 		m := &member{
 			id: mv.MemberID, clientID: mv.ClientID, clientHost: mv.ClientHost,
 			sessionTimeout: session, rebalanceTimeout: rebalance, protocolType: v.ProtocolType,
-			protocols:         []protocolPref{{name: g.protocol, metadata: mv.Subscription}},
-			assignment:        mv.Assignment,
+			protocols:         []protocolPref{{name: g.protocol, metadata: slices.Clone(mv.Subscription)}},
+			assignment:        slices.Clone(mv.Assignment), // the store may reuse its buffers
 			heartbeatDeadline: now.Add(session),
 		}
 		if mv.InstanceID != nil {
