@@ -5,7 +5,8 @@
 // CORRUPT_MESSAGE; larger than max.message.bytes is MESSAGE_TOO_LARGE; a
 // keyless record on a compacted topic is INVALID_RECORD (the log checks, as
 // it must decompress); transactional and control batches are
-// INVALID_RECORD, and a request with a transactional id is
+// INVALID_RECORD, a produce to an internal topic (__consumer_offsets) is
+// INVALID_TOPIC_EXCEPTION, and a request with a transactional id is
 // TRANSACTIONAL_ID_AUTHORIZATION_FAILED (non-retriable: transactions are
 // not supported yet). In every error case
 // nothing is written. acks must be -1, 0 or 1 (else INVALID_REQUIRED_ACKS);
@@ -57,6 +58,9 @@ func (s *Server) handleProduce(ctx context.Context, rc *reqContext, req *kmsg.Pr
 			var p *partition
 			if err == nil && t != nil {
 				p = s.partitionOf(t, rp.Partition)
+			}
+			if err == nil && t != nil && s.isInternal(t.name) {
+				err = fmt.Errorf("%w: %s is an internal topic", kerr.InvalidTopicException, t.name)
 			}
 			if err == nil && p == nil {
 				err = fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, rt.Topic, rp.Partition)

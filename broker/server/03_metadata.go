@@ -8,6 +8,7 @@
 // when auto.create.topics.enable is true and the request allows it (always
 // before v4, AllowAutoTopicCreation from v4); otherwise
 // UNKNOWN_TOPIC_OR_PARTITION. A bad name is INVALID_TOPIC_EXCEPTION.
+// Internal topics (EnsureInternalTopic) are flagged is_internal.
 // Topic ids are returned from v10, the cluster id from v2. Authorized
 // operations are not computed (left at Kafka's "not requested" value).
 
@@ -16,7 +17,6 @@ package server
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/sluicehq/sluice/broker/kafkaproto"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -76,7 +76,7 @@ func (s *Server) metadataTopic(t *topic) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	mt.Topic = kmsg.StringPtr(t.name)
 	mt.TopicID = t.id
-	mt.IsInternal = strings.HasPrefix(t.name, "__")
+	mt.IsInternal = s.isInternal(t.name)
 	for i := range s.partitionsOf(t) {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = int32(i)

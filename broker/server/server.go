@@ -40,6 +40,7 @@ type Server struct {
 	advHost   string
 	advPort   int32
 	closed    bool
+	internal  map[string]bool // topics only broker components write
 	conns     map[*conn]struct{}
 	producers producerIDs
 }
@@ -76,6 +77,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		topics:   map[string]*topic{},
 		topicIDs: map[[16]byte]*topic{},
 		conns:    map[*conn]struct{}{},
+		internal: map[string]bool{},
 		maxFrame: int32(cfg.brokerInt("socket.request.max.bytes")),
 	}
 	s.openLog = defaultLogOpener(cfg)
