@@ -57,7 +57,7 @@ Redis caches in step with them.`,
 	})
 
 	root.AddCommand(newVersionCmd())
-	root.AddCommand(newTopicCmd(), newGroupCmd())
+	root.AddCommand(newTopicCmd(), newGroupCmd(), newBenchCmd())
 	return root
 }
 
