@@ -1,0 +1,47 @@
+package redis
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metric names; every metric carries the const labels pipeline and sink.
+const (
+	metricWritten    = "sluice_sink_redis_records_written_total"
+	metricRejected   = "sluice_sink_redis_records_rejected_total"
+	metricConnErrors = "sluice_sink_redis_connection_errors_total"
+	metricRebuildW   = "sluice_sink_redis_rebuild_keys_written"
+	metricRebuildS   = "sluice_sink_redis_rebuild_keys_swept_total"
+	metricTruncated  = "sluice_sink_redis_truncate_keys_deleted_total"
+)
+
+type metrics struct {
+	written, rejected, connErrors prometheus.Counter
+	rebuildWritten                prometheus.Gauge
+	rebuildSwept, truncated       prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, pipeline, sink string) (*metrics, error) {
+	labels := prometheus.Labels{"pipeline": pipeline, "sink": sink}
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels})
+	}
+	m := &metrics{
+		written:    counter(metricWritten, "Records applied to Redis (acknowledged)."),
+		rejected:   counter(metricRejected, "Records rejected for themselves (sent to the dead-letter topic)."),
+		connErrors: counter(metricConnErrors, "Writes that failed as a whole (Redis unreachable, loading, ...); the runtime retries them."),
+		rebuildWritten: prometheus.NewGauge(prometheus.GaugeOpts{Name: metricRebuildW, ConstLabels: labels,
+			Help: "Distinct keys written since the running rebuild began."}),
+		rebuildSwept: counter(metricRebuildS, "Stale keys deleted by rebuild sweeps."),
+		truncated:    counter(metricTruncated, "Keys deleted by truncate events."),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	var errs []error
+	for _, c := range []prometheus.Collector{m.written, m.rejected, m.connErrors, m.rebuildWritten, m.rebuildSwept, m.truncated} {
+		errs = append(errs, reg.Register(c))
+	}
+	return m, errors.Join(errs...)
+}
