@@ -8,8 +8,8 @@ type VersionRange struct {
 	Min, Max int16
 }
 
-// advertised is the ApiVersions table. Maximums are Apache Kafka 4.0's;
-// minimums go below 4.0's where librdkafka, sarama or segmentio/kafka-go
+// advertised is the ApiVersions table. Maximums are Apache Kafka 4.3's
+// (read from a 4.3.1 broker's ApiVersions); minimums go below Kafka's where librdkafka, sarama or segmentio/kafka-go
 // still send older versions and kmsg encodes them (kafka-go uses v0/v1 of
 // the group and topic admin APIs and ListOffsets v1; sarama's older
 // protocol versions send Fetch < v4). Produce starts at v3 because v0-v2
@@ -17,18 +17,18 @@ type VersionRange struct {
 // removed them too); a v2 record batch is all Produce v3+ may carry.
 // Transactions APIs are not advertised.
 var advertised = [...]VersionRange{
-	{kmsg.Produce, 3, 12},
-	{kmsg.Fetch, 0, 17},
-	{kmsg.ListOffsets, 0, 9},
-	{kmsg.Metadata, 0, 12},
-	{kmsg.OffsetCommit, 0, 9},
-	{kmsg.OffsetFetch, 0, 9},
+	{kmsg.Produce, 3, 13},
+	{kmsg.Fetch, 0, 18},
+	{kmsg.ListOffsets, 0, 11},
+	{kmsg.Metadata, 0, 13},
+	{kmsg.OffsetCommit, 0, 10},
+	{kmsg.OffsetFetch, 0, 10},
 	{kmsg.FindCoordinator, 0, 6},
 	{kmsg.JoinGroup, 0, 9},
 	{kmsg.Heartbeat, 0, 4},
 	{kmsg.LeaveGroup, 0, 5},
 	{kmsg.SyncGroup, 0, 5},
-	{kmsg.DescribeGroups, 0, 5},
+	{kmsg.DescribeGroups, 0, 6},
 	{kmsg.ListGroups, 0, 5},
 	{kmsg.ApiVersions, 0, 4},
 	{kmsg.CreateTopics, 0, 7},
@@ -42,7 +42,7 @@ var advertised = [...]VersionRange{
 	{kmsg.DeleteGroups, 0, 2},
 	{kmsg.IncrementalAlterConfigs, 0, 1},
 	{kmsg.OffsetDelete, 0, 0},
-	{kmsg.DescribeCluster, 0, 1},
+	{kmsg.DescribeCluster, 0, 2},
 	{kmsg.DescribeProducers, 0, 0},
 }
 

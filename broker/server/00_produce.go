@@ -1,4 +1,4 @@
-// Produce (key 0), versions 3-12.
+// Produce (key 0), versions 3-13.
 //
 // Each partition's records must be exactly one v2 record batch (Kafka's rule
 // since v3): more than one is INVALID_RECORD; a bad length, magic or CRC is
@@ -22,7 +22,8 @@
 // The broker stamps partition_leader_epoch (0) into the batch; it lies
 // outside the CRC. The base offset is assigned by the log. The response is
 // built only after Append returned, i.e. after the batch is durable.
-// LogAppendTime is -1 (CreateTime only). v13 (topic ids) is not advertised.
+// LogAppendTime is -1 (CreateTime only). v13+ names topics by id
+// (UNKNOWN_TOPIC_ID when unknown).
 
 package server
 
@@ -47,9 +48,15 @@ func (s *Server) handleProduce(ctx context.Context, rc *reqContext, req *kmsg.Pr
 		reqErr = fmt.Errorf("%w: acks %d", kerr.InvalidRequiredAcks, req.Acks)
 	}
 	for _, rt := range req.Topics {
-		t := s.lookup(rt.Topic)
+		var t *topic
+		var unknown error = kerr.UnknownTopicOrPartition
+		if req.Version >= 13 {
+			t, unknown = s.lookupID(rt.TopicID), kerr.UnknownTopicID
+		} else {
+			t = s.lookup(rt.Topic)
+		}
 		respTopic := kmsg.NewProduceResponseTopic()
-		respTopic.Topic = rt.Topic
+		respTopic.Topic, respTopic.TopicID = rt.Topic, rt.TopicID
 		for _, rp := range rt.Partitions {
 			pr := kmsg.NewProduceResponseTopicPartition()
 			pr.Partition = rp.Partition
@@ -62,8 +69,11 @@ func (s *Server) handleProduce(ctx context.Context, rc *reqContext, req *kmsg.Pr
 			if err == nil && t != nil && s.isInternal(t.name) {
 				err = fmt.Errorf("%w: %s is an internal topic", kerr.InvalidTopicException, t.name)
 			}
+			if err == nil && t == nil {
+				err = unknown
+			}
 			if err == nil && p == nil {
-				err = fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, rt.Topic, rp.Partition)
+				err = fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, t.name, rp.Partition)
 			}
 			if err == nil {
 				cfg, _ := s.configOf(t)

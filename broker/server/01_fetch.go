@@ -1,4 +1,4 @@
-// Fetch (key 1), versions 0-17.
+// Fetch (key 1), versions 0-18.
 //
 // Serves the log's batches untouched, up to the high watermark (every
 // served offset is durable). Limits: partition_max_bytes per partition and

@@ -1,9 +1,10 @@
-// ListOffsets (key 2), versions 0-9.
+// ListOffsets (key 2), versions 0-11.
 //
 // Per partition, by timestamp: -1 latest (the high watermark), -2 earliest
 // (log start), -3 max timestamp (v7+: the offset of the record with the
-// largest timestamp), -4 earliest local and -5 earliest tiered (v8+/v9+:
-// no tiered storage, so both are the log start), t >= 0: the first offset
+// largest timestamp), -4 earliest local (v8+: the log start; no tiered
+// storage), -5 latest tiered (v9+) and -6 earliest pending upload (v11+):
+// offset -1, nothing is tiered; t >= 0: the first offset
 // whose timestamp is >= t, or offset -1 when there is none. v0 answers
 // old-style offset lists (max_num_offsets honoured for -1/-2). Leader epoch
 // (v4+) is 0; a current leader epoch above 0 is UNKNOWN_LEADER_EPOCH. The
@@ -60,8 +61,10 @@ func listOffset(p *partition, ts int64) (offset, timestamp int64, err error) {
 	switch ts {
 	case -1:
 		return hw, -1, nil
-	case -2, -4, -5:
+	case -2, -4:
 		return p.log.StartOffset(), -1, nil
+	case -5, -6:
+		return -1, -1, nil
 	case -3:
 		mts, off := p.log.MaxTimestamp()
 		if off < 0 || off >= hw {

@@ -1,4 +1,4 @@
-// Metadata (key 3), versions 0-12.
+// Metadata (key 3), versions 0-13.
 //
 // One broker: this node (Config.NodeID at the advertised host:port), which
 // is also the controller and the leader of every partition, leader epoch 0,

@@ -1,7 +1,8 @@
-// DescribeCluster (key 60), versions 0-1.
+// DescribeCluster (key 60), versions 0-2.
 //
 // The cluster id (stable per data dir), this node as controller and only
-// broker. v1 endpoint_type 1 (brokers) is served; 2 (controllers) is
+// broker (never fenced; v2 include_fenced_brokers changes nothing).
+// v1 endpoint_type 1 (brokers) is served; 2 (controllers) is
 // UNSUPPORTED_ENDPOINT_TYPE until cluster mode exists. Authorized
 // operations are not computed.
 

@@ -181,6 +181,8 @@ func TestListOffsets(t *testing.T) {
 		{name: "earliest", version: 7, ts: -2, wantOffset: 0, wantTS: -1},
 		{name: "max timestamp", version: 7, ts: -3, wantOffset: 1, wantTS: 5000},
 		{name: "earliest local", version: 9, ts: -4, wantOffset: 0, wantTS: -1},
+		{name: "latest tiered: none", version: 9, ts: -5, wantOffset: -1, wantTS: -1},
+		{name: "earliest pending upload: none", version: 11, ts: -6, wantOffset: -1, wantTS: -1},
 		{name: "by time", version: 7, ts: 2000, wantOffset: 1, wantTS: 5000},
 		{name: "by time exact", version: 1, ts: 1000, wantOffset: 0, wantTS: 1000},
 		{name: "after the last", version: 7, ts: 9000, wantOffset: -1, wantTS: -1},

@@ -1,6 +1,6 @@
-// Group APIs: OffsetCommit (8) 0-9, OffsetFetch (9) 0-9, JoinGroup (11)
+// Group APIs: OffsetCommit (8) 0-10, OffsetFetch (9) 0-10, JoinGroup (11)
 // 0-9, Heartbeat (12) 0-4, LeaveGroup (13) 0-5, SyncGroup (14) 0-5,
-// DescribeGroups (15) 0-5, ListGroups (16) 0-5, DeleteGroups (42) 0-2,
+// DescribeGroups (15) 0-6, ListGroups (16) 0-5, DeleteGroups (42) 0-2,
 // OffsetDelete (47) 0.
 //
 // All delegated to the GroupCoordinator (broker/group). Without one every

@@ -69,6 +69,23 @@ func TestProduceValidation(t *testing.T) {
 			}
 		})
 	}
+	if code := c.createTopic("vid", 1, nil); code != 0 {
+		t.Fatalf("create: %d", code)
+	}
+	t.Run("v13 by topic id", func(t *testing.T) {
+		t.Parallel()
+		c := dialRaw(t, b.addr)
+		req := produceReq("", 0, -1, makeBatch(batchOpts{}))
+		req.Topics[0].TopicID = b.s.lookup("vid").id
+		resp := c.roundTrip(req, 13).(*kmsg.ProduceResponse)
+		if p := resp.Topics[0].Partitions[0]; p.ErrorCode != 0 || resp.Topics[0].TopicID != req.Topics[0].TopicID {
+			t.Fatalf("error %d", p.ErrorCode)
+		}
+		req.Topics[0].TopicID = [16]byte{7}
+		if p := c.roundTrip(req, 13).(*kmsg.ProduceResponse).Topics[0].Partitions[0]; p.ErrorCode != kerr.UnknownTopicID.Code {
+			t.Fatalf("unknown id: %d", p.ErrorCode)
+		}
+	})
 	t.Run("unknown partition", func(t *testing.T) {
 		t.Parallel()
 		c := dialRaw(t, b.addr)
