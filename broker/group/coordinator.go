@@ -313,12 +313,12 @@ func (c *Coordinator) storeGroupLocked(ctx context.Context, g *group, now time.T
 	return c.appendLocked(ctx, g, []Record{{Key: groupKey(g.id), Value: g.metadataValueLocked(now)}})
 }
 
-func newMemberID(clientID string) string {
+func newMemberID(prefix string) string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand documents it)
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%s-%x-%x-%x-%x-%x", clientID, b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	return fmt.Sprintf("%s-%x-%x-%x-%x-%x", prefix, b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -131,7 +131,11 @@ func (c *Coordinator) joinLocked(ctx context.Context, g *group, j joinArgs, now 
 		return joinErr(j.memberID, kerr.InconsistentGroupProtocol.Code), nil
 	}
 	if j.memberID == "" {
-		newID := newMemberID(j.clientID)
+		prefix := j.clientID // Kafka: static members' ids start with the instance id
+		if j.instanceID != nil {
+			prefix = *j.instanceID
+		}
+		newID := newMemberID(prefix)
 		if j.instanceID != nil {
 			if old, ok := g.staticMembers[*j.instanceID]; ok {
 				return c.replaceStaticMemberLocked(ctx, g, old, newID, j, now)

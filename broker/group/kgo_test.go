@@ -43,7 +43,7 @@ func TestFranzGoConsumerGroup(t *testing.T) {
 	addr := ln.Addr().(*net.TCPAddr)
 	node := group.Node{ID: 1, Host: "127.0.0.1", Port: int32(addr.Port)}
 	runCoordinator := func() (*group.Coordinator, func()) {
-		c := group.New(store, group.WithConfig(cfg), group.WithNode(node))
+		c := group.New(store, group.WithConfig(cfg), group.WithNode(node), group.WithTopics(wireTopics{}))
 		cctx, ccancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- c.Run(cctx) }()
@@ -56,7 +56,7 @@ func TestFranzGoConsumerGroup(t *testing.T) {
 		}
 	}
 	c, stopC := runCoordinator()
-	b := startWire(t, c, ln, 4)
+	b := startWire(t, c, ln, wirePartitions)
 
 	consumer := func(name string) (*kgo.Client, func()) {
 		cl, err := kgo.NewClient(
@@ -188,7 +188,7 @@ func TestFranzGoConsumerGroup(t *testing.T) {
 	}
 	c, stopC = runCoordinator()
 	defer stopC()
-	b = startWire(t, c, ln2, 4)
+	b = startWire(t, c, ln2, wirePartitions)
 	defer b.close()
 	admCl, err := kgo.NewClient(kgo.SeedBrokers(addr.String()))
 	if err != nil {

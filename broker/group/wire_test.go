@@ -152,7 +152,7 @@ func (b *wireBroker) handle(ctx context.Context, req kmsg.Request) (kmsg.Respons
 		resp.ClusterID = &cluster
 		t := kmsg.NewMetadataResponseTopic()
 		name := "t"
-		t.Topic, t.TopicID = &name, [16]byte{1}
+		t.Topic, t.TopicID = &name, wireTopicID
 		for p := range b.partitions {
 			mp := kmsg.NewMetadataResponseTopicPartition()
 			mp.Partition, mp.Leader, mp.LeaderEpoch = p, 1, 0
@@ -201,3 +201,19 @@ func (b *wireBroker) handle(ctx context.Context, req kmsg.Request) (kmsg.Respons
 		return resp, err
 	}
 }
+
+// wireTopics is the wire broker's topic table for the coordinator: topic
+// "t" (id 1) with wirePartitions partitions.
+type wireTopics struct{}
+
+const wirePartitions = 4
+
+var wireTopicID = [16]byte{1}
+
+func (wireTopics) PartitionExists(topic string, p int32) bool {
+	return topic == "t" && p >= 0 && p < wirePartitions
+}
+
+func (wireTopics) TopicName(id [16]byte) (string, bool) { return "t", id == wireTopicID }
+
+func (wireTopics) TopicID(name string) ([16]byte, bool) { return wireTopicID, name == "t" }
