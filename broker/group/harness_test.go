@@ -33,8 +33,16 @@ func start(t *testing.T, store *MemStore, opts ...Option) *harness {
 	if store == nil {
 		store = &MemStore{}
 	}
+	h := startWithStore(t, store, opts...)
+	h.store = store
+	return h
+}
+
+// startWithStore is start for any OffsetStore; opts come after testConfig.
+func startWithStore(t *testing.T, store OffsetStore, opts ...Option) *harness {
+	t.Helper()
 	opts = append([]Option{WithConfig(testConfig())}, opts...)
-	h := &harness{t: t, c: New(store, opts...), store: store, done: make(chan error, 1)}
+	h := &harness{t: t, c: New(store, opts...), done: make(chan error, 1)}
 	h.ctx, h.cancel = context.WithCancel(t.Context())
 	go func() { h.done <- h.c.Run(h.ctx) }()
 	<-h.c.Loaded()
