@@ -1,6 +1,8 @@
 package group
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -506,4 +508,110 @@ func TestRequestBytesNotRetained(t *testing.T) {
 			t.Fatal("coordinator kept request bytes")
 		}
 	})
+}
+
+func TestStaticMemberReplacedMidRebalance(t *testing.T) {
+	t.Parallel()
+	run(t, func(t *testing.T) {
+		h := start(t, nil)
+		// Two static members, generation 1 in CompletingRebalance.
+		ra := h.joinAsync(5, "g", "", withInstance("a"))
+		ra1 := recv[*kmsg.JoinGroupResponse](t, ra)
+		recv[*kmsg.SyncGroupResponse](t, h.async(syncReq(3, "g", ra1.MemberID, 1, map[string][]byte{ra1.MemberID: []byte("x")})))
+		cb := h.joinAsync(5, "g", "", withInstance("b"))
+		ca := h.joinAsync(5, "g", ra1.MemberID, withInstance("a"))
+		rb := recv[*kmsg.JoinGroupResponse](t, cb)
+		recv[*kmsg.JoinGroupResponse](t, ca)
+		if h.state("g") != StateCompletingRebalance || rb.Generation != 2 {
+			t.Fatalf("state %v gen %d", h.state("g"), rb.Generation)
+		}
+		// b waits in SyncGroup; b restarts (new member id) before the leader syncs.
+		sb := h.async(syncReq(3, "g", rb.MemberID, 2, nil))
+		blocked(t, sb)
+		cb2 := h.joinAsync(5, "g", "", withInstance("b"))
+		if r := recv[*kmsg.SyncGroupResponse](t, sb); r.ErrorCode != kerr.FencedInstanceID.Code {
+			t.Fatalf("old b's sync: %d, want FENCED_INSTANCE_ID", r.ErrorCode)
+		}
+		if h.state("g") != StatePreparingRebalance {
+			t.Fatalf("state %v, want PreparingRebalance", h.state("g"))
+		}
+		// b restarts once more while the group prepares: the waiting join is fenced.
+		cb3 := h.joinAsync(5, "g", "", withInstance("b"))
+		if r := recv[*kmsg.JoinGroupResponse](t, cb2); r.ErrorCode != kerr.FencedInstanceID.Code {
+			t.Fatalf("second b's join: %d, want FENCED_INSTANCE_ID", r.ErrorCode)
+		}
+		ca2 := h.joinAsync(5, "g", ra1.MemberID, withInstance("a"))
+		r3 := recv[*kmsg.JoinGroupResponse](t, cb3)
+		ra3 := recv[*kmsg.JoinGroupResponse](t, ca2)
+		if r3.ErrorCode != 0 || r3.Generation != 3 || ra3.Generation != 3 || len(ra3.Members) != 2 {
+			t.Fatalf("gen 3: %+v %+v", r3, ra3)
+		}
+		if !strings.HasPrefix(r3.MemberID, "b-") {
+			t.Fatalf("static member id %q should start with its instance id", r3.MemberID)
+		}
+	})
+}
+
+func TestStaticRejoinStoreFailureKeepsOldID(t *testing.T) {
+	t.Parallel()
+	run(t, func(t *testing.T) {
+		h := start(t, nil)
+		r := recv[*kmsg.JoinGroupResponse](t, h.async(joinReq(5, "g", "", withInstance("a"))))
+		recv[*kmsg.SyncGroupResponse](t, h.async(syncReq(3, "g", r.MemberID, 1, map[string][]byte{r.MemberID: []byte("x")})))
+		h.store.FailWith(errors.New("disk full"))
+		if code := joinCode(h.do(joinReq(5, "g", "", withInstance("a")))); code != kerr.CoordinatorNotAvailable.Code {
+			t.Fatalf("rejoin with failing store: %d", code)
+		}
+		h.store.FailWith(nil)
+		hb := heartbeatReq(3, "g", r.MemberID, 1)
+		a := "a"
+		hb.InstanceID = &a
+		if code := hbCode(h.do(hb)); code != 0 {
+			t.Fatalf("old id after failed replacement: %d", code)
+		}
+	})
+}
+
+func TestStaticMemberSessionExpiry(t *testing.T) {
+	t.Parallel()
+	run(t, func(t *testing.T) {
+		h := start(t, nil)
+		r := recv[*kmsg.JoinGroupResponse](t, h.async(joinReq(5, "g", "", withInstance("a"))))
+		recv[*kmsg.SyncGroupResponse](t, h.async(syncReq(3, "g", r.MemberID, 1, nil)))
+		time.Sleep(11 * time.Second)
+		if s := h.state("g"); s != StateEmpty {
+			t.Fatalf("state %v, want Empty", s)
+		}
+		// The instance comes back as a brand-new member.
+		r2 := recv[*kmsg.JoinGroupResponse](t, h.async(joinReq(5, "g", "", withInstance("a"))))
+		if r2.ErrorCode != 0 || r2.Generation != 3 || r2.LeaderID != r2.MemberID {
+			t.Fatalf("rejoin after expiry: %+v", r2)
+		}
+	})
+}
+
+func TestFetchBeforeLoadPerPartition(t *testing.T) {
+	t.Parallel()
+	c := New(&MemStore{})
+	for _, v := range []int16{0, 1, 2, 8} {
+		resp, err := c.Handle(t.Context(), fetchReq(v, "g", "t", 0, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := resp.(*kmsg.OffsetFetchResponse)
+		switch {
+		case v < 2:
+			if len(r.Topics) != 1 || r.Topics[0].Partitions[1].ErrorCode != kerr.CoordinatorLoadInProgress.Code {
+				t.Fatalf("v%d: %+v", v, r)
+			}
+		case v < 8:
+			if r.ErrorCode != kerr.CoordinatorLoadInProgress.Code {
+				t.Fatalf("v%d: %+v", v, r)
+			}
+		default:
+			if r.Groups[0].ErrorCode != kerr.CoordinatorLoadInProgress.Code {
+				t.Fatalf("v%d: %+v", v, r)
+			}
+		}
+	}
 }
