@@ -42,7 +42,6 @@ type Sink struct {
 	tables  map[string]struct{} // tables seen (default template: sweep prefixes)
 	rebuild *rebuildState       // non-nil while a rebuild runs
 	swept   int64               // keys deleted by the last (or running) FinishRebuild
-	warned  bool                // warned that the template leaves key columns out
 }
 
 // New validates cfg and returns a sink; it connects to nothing (Open does).
