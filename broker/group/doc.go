@@ -13,9 +13,11 @@
 // request; it may block while a rebalance completes and returns when ctx is done.
 //
 // The coordinator never touches disk. Everything that must survive a restart
-// (committed offsets and group metadata) is appended to an [OffsetStore],
-// which the server implements over the compacted internal topic
-// __consumer_offsets.
+// (committed offsets and group metadata) is appended to an [OffsetStore]:
+// [TopicStore] over partition 0 of the compacted internal topic
+// __consumer_offsets (through the broker's [TopicLog]), or [MemStore] in tests.
+// Decoded request bytes and replayed records alias buffers their owners
+// reuse: the coordinator copies every byte slice it keeps.
 //
 // # Invariants
 //
