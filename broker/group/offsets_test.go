@@ -550,3 +550,70 @@ func TestOffsetRetentionStableAndExplicit(t *testing.T) {
 		}
 	})
 }
+
+// TestReplayOlderFormats replays records in every value version Kafka has
+// written, as a topic migrated from Kafka would hold them.
+func TestReplayOlderFormats(t *testing.T) {
+	t.Parallel()
+	ts := time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name  string
+		value kmsg.OffsetCommitValue
+		want  Offset
+	}{
+		{"v0", kmsg.OffsetCommitValue{Version: 0, Offset: 10, Metadata: "a", CommitTimestamp: ts.UnixMilli()},
+			Offset{Offset: 10, LeaderEpoch: -1, Metadata: "a", CommitTime: ts}},
+		{"v1 with expiry", kmsg.OffsetCommitValue{Version: 1, Offset: 11, CommitTimestamp: ts.UnixMilli(), ExpireTimestamp: ts.Add(time.Hour).UnixMilli()},
+			Offset{Offset: 11, LeaderEpoch: -1, CommitTime: ts, ExpireTime: ts.Add(time.Hour)}},
+		{"v2", kmsg.OffsetCommitValue{Version: 2, Offset: 12, CommitTimestamp: ts.UnixMilli()},
+			Offset{Offset: 12, LeaderEpoch: -1, CommitTime: ts}},
+		{"v3", kmsg.OffsetCommitValue{Version: 3, Offset: 13, LeaderEpoch: 4, CommitTimestamp: ts.UnixMilli()},
+			Offset{Offset: 13, LeaderEpoch: 4, CommitTime: ts}},
+		{"v4 flexible", kmsg.OffsetCommitValue{Version: 4, Offset: 14, LeaderEpoch: 5, Metadata: "m", CommitTimestamp: ts.UnixMilli(), TopicID: [16]byte{3}},
+			Offset{Offset: 14, LeaderEpoch: 5, Metadata: "m", CommitTime: ts}},
+	}
+	for gv := int16(0); gv <= 4; gv++ {
+		for _, tc := range cases {
+			t.Run(fmt.Sprintf("group v%d offset %s", gv, tc.name), func(t *testing.T) {
+				t.Parallel()
+				store := &MemStore{}
+				k0 := kmsg.OffsetCommitKey{Version: 0, Group: "g", Topic: "t", Partition: 2}
+				gm := kmsg.NewGroupMetadataValue()
+				gm.Version, gm.ProtocolType, gm.Generation = gv, "consumer", 7
+				proto, leader := "range", "m1"
+				gm.Protocol, gm.Leader = &proto, &leader
+				mv := kmsg.NewGroupMetadataValueMember()
+				mv.MemberID, mv.ClientID, mv.SessionTimeoutMillis, mv.RebalanceTimeoutMillis = "m1", "c", 10000, 20000
+				mv.Subscription, mv.Assignment = consumerMeta("t"), consumerAssignment("t", 2)
+				gm.Members = []kmsg.GroupMetadataValueMember{mv}
+				recs := []Record{
+					{Key: k0.AppendTo(nil), Value: tc.value.AppendTo(nil)},
+					{Key: groupKey("g"), Value: gm.AppendTo(nil)},
+					{Key: []byte{0, 3, 0, 1, 'x'}, Value: []byte{0, 0}}, // a KIP-848 record: skipped
+				}
+				if err := store.Append(t.Context(), recs); err != nil {
+					t.Fatal(err)
+				}
+				c := New(store)
+				if err := c.load(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+				close(c.loadedCh)
+				offs, err := c.CommittedOffsets("g")
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := offs["t"][2]
+				if got.Offset != tc.want.Offset || got.LeaderEpoch != tc.want.LeaderEpoch || got.Metadata != tc.want.Metadata ||
+					!got.CommitTime.Equal(tc.want.CommitTime) || !got.ExpireTime.Equal(tc.want.ExpireTime) {
+					t.Fatalf("offset %+v, want %+v", got, tc.want)
+				}
+				d, err := c.Describe("g")
+				if err != nil || d.State != StateStable || d.Generation != 7 || d.Leader != "m1" || len(d.Members) != 1 ||
+					len(d.Members[0].Partitions) != 1 || d.Members[0].Partitions[0].Partitions[0] != 2 {
+					t.Fatalf("group %+v %v", d, err)
+				}
+			})
+		}
+	}
+}
