@@ -37,9 +37,14 @@ func uniq(t testing.TB) string {
 func sharedRedis(t testing.TB) (string, *goredis.Client) {
 	t.Helper()
 	addr := itest.Need(t, itest.Redis)
+	return addr, newInspector(t, addr)
+}
+
+// newInspector returns a client to look at a Redis, closed at cleanup.
+func newInspector(t testing.TB, addr string) *goredis.Client {
 	c := goredis.NewClient(&goredis.Options{Addr: addr, DisableIdentity: true})
 	t.Cleanup(func() { _ = c.Close() })
-	return addr, c
+	return c
 }
 
 // openSink builds and opens a sink, closed at cleanup.
@@ -117,23 +122,35 @@ func dump(t testing.TB, c goredis.UniversalClient, prefix string) map[string]str
 	if err != nil {
 		t.Fatalf("scanning %s*: %v", prefix, err)
 	}
-	for _, k := range keys {
-		typ := c.Type(ctx, k).Val()
-		var v string
-		switch typ {
-		case "string":
-			v = c.Get(ctx, k).Val()
-		case "hash":
-			m := c.HGetAll(ctx, k).Val()
-			b, _ := json.Marshal(m) // sorted keys
-			v = string(b)
-		case "none":
-			continue // expired meanwhile
-		default:
-			v = "?"
+	for i := 0; i < len(keys); i += 1000 {
+		chunk := keys[i:min(i+1000, len(keys))]
+		pipe := c.Pipeline()
+		types := make([]*goredis.StatusCmd, len(chunk))
+		ttls := make([]*goredis.DurationCmd, len(chunk))
+		strs := make([]*goredis.StringCmd, len(chunk))
+		hashes := make([]*goredis.MapStringStringCmd, len(chunk))
+		for j, k := range chunk {
+			types[j] = pipe.Type(ctx, k)
+			ttls[j] = pipe.PTTL(ctx, k)
+			strs[j] = pipe.Get(ctx, k)
+			hashes[j] = pipe.HGetAll(ctx, k)
 		}
-		ttl := c.PTTL(ctx, k).Val() > 0
-		out[k] = typ + " " + v + " ttl=" + strconv.FormatBool(ttl)
+		_, _ = pipe.Exec(ctx) // one of GET and HGETALL fails with WRONGTYPE
+		for j, k := range chunk {
+			var v string
+			switch typ := types[j].Val(); typ {
+			case "string":
+				v = strs[j].Val()
+			case "hash":
+				b, _ := json.Marshal(hashes[j].Val()) // sorted keys
+				v = string(b)
+			case "none":
+				continue // expired meanwhile
+			default:
+				v = "?"
+			}
+			out[k] = types[j].Val() + " " + v + " ttl=" + strconv.FormatBool(ttls[j].Val() > 0)
+		}
 	}
 	return out
 }

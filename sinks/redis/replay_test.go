@@ -10,31 +10,81 @@ import (
 	"github.com/sluicehq/sluice/connectors"
 )
 
-// stream builds a changelog over n keys of table t with inserts, updates,
-// deletes + tombstones and unchanged-TOAST updates, seeded.
-func stream(seed uint64, topic, table string, n, events int) []connectors.Record {
+// row is the model state of one row of a generated stream.
+type row struct {
+	body  string
+	v     int
+	x     string // "" = NULL
+	alive bool
+}
+
+// stream builds a changelog over n keys of table t: first an insert of
+// every id when all is set, then random inserts, updates, deletes +
+// tombstones and unchanged-TOAST updates, seeded. It returns the final
+// state of every id.
+func stream(seed uint64, topic, table string, n, events int, all bool) ([]connectors.Record, map[int]*row) {
 	rng := rand.New(rand.NewPCG(seed, 1))
-	live := map[int]bool{}
+	rows := map[int]*row{}
 	var out []connectors.Record
+	upsert := func(id int) {
+		r := rows[id]
+		op := "u"
+		if r == nil || !r.alive {
+			r, op = &row{alive: true}, "c"
+			rows[id] = r
+		}
+		r.body, r.v, r.x = fmt.Sprintf("b%d", rng.IntN(1000)), rng.IntN(1000), fmt.Sprint(rng.IntN(3))
+		out = append(out, rec(topic, fmt.Sprintf(`{"id":%d}`, id), env(op, table, "",
+			fmt.Sprintf(`{"id":%d,"body":%q,"v":%d,"x":%q}`, id, r.body, r.v, r.x))))
+	}
+	if all {
+		for id := range n {
+			upsert(id)
+		}
+	}
 	for range events {
 		id := rng.IntN(n)
 		key := fmt.Sprintf(`{"id":%d}`, id)
-		switch r := rng.IntN(10); {
-		case live[id] && r < 2:
+		r := rows[id]
+		switch p := rng.IntN(10); {
+		case r != nil && r.alive && p < 2:
 			out = append(out, rec(topic, key, env("d", table, key, "")), rec(topic, key, nil))
-			live[id] = false
-		case live[id] && r < 3:
-			out = append(out, rec(topic, key, env("u", table, "", fmt.Sprintf(`{"id":%d,"body":"__debezium_unavailable_value","v":%d,"x":null}`, id, rng.IntN(1000)))))
+			r.alive = false
+		case r != nil && r.alive && p < 3:
+			r.v, r.x = rng.IntN(1000), ""
+			out = append(out, rec(topic, key, env("u", table, "",
+				fmt.Sprintf(`{"id":%d,"body":"__debezium_unavailable_value","v":%d,"x":null}`, id, r.v))))
 		default:
-			op := "c"
-			if live[id] {
-				op = "u"
-			}
-			out = append(out, rec(topic, key, env(op, table, "", fmt.Sprintf(`{"id":%d,"body":"b%d","v":%d,"x":"%d"}`, id, rng.IntN(1000), rng.IntN(1000), rng.IntN(3)))))
-			live[id] = true
+			upsert(id)
 		}
 	}
-	return out
+	return out, rows
+}
+
+// model renders the expected dump of rows under the default template.
+func model(prefix, mode string, rows map[int]*row) map[string]string {
+	want := map[string]string{}
+	for id, r := range rows {
+		if !r.alive {
+			continue
+		}
+		k := fmt.Sprintf("%s%d", prefix, id)
+		switch mode {
+		case ModeString:
+			x := "null"
+			if r.x != "" {
+				x = fmt.Sprintf("%q", r.x)
+			}
+			want[k] = fmt.Sprintf(`string {"id":%d,"body":%q,"v":%d,"x":%s} ttl=false`, id, r.body, r.v, x)
+		case ModeHash:
+			x := ""
+			if r.x != "" {
+				x = fmt.Sprintf(`,"x":%q`, r.x)
+			}
+			want[k] = fmt.Sprintf(`hash {"body":%q,"id":"%d","v":"%d"%s} ttl=false`, r.body, id, r.v, x)
+		}
+	}
+	return want
 }
 
 func writeAll(t testing.TB, s *Sink, recs []connectors.Record, batch int) {
@@ -54,15 +104,13 @@ func TestReplayIdempotent(t *testing.T) {
 			t.Parallel()
 			p := uniq(t)
 			s := openSink(t, Config{Pipeline: p, Name: "s", Addr: addr, Mode: mode})
-			recs := stream(7, p+".public.t", "t", 50, 2000)
+			recs, rows := stream(7, p+".public.t", "t", 50, 2000, false)
 			writeAll(t, s, recs, 64)
-			want := dump(t, rc, p+":")
-			if len(want) == 0 {
-				t.Fatal("nothing written")
-			}
+			want := model(p+":t:", mode, rows)
+			diffMaps(t, dump(t, rc, p+":"), want)
 			writeAll(t, s, recs, 64)
 			diffMaps(t, dump(t, rc, p+":"), want)
-			for _, from := range []int{1, 500, 1333, 1999} {
+			for _, from := range []int{1, 500, 1333, len(recs) - 1} {
 				writeAll(t, s, recs[from:], 100)
 				diffMaps(t, dump(t, rc, p+":"), want)
 			}
@@ -143,6 +191,26 @@ func TestRebuildSweepsStaleKeys(t *testing.T) {
 			if err := s.FinishRebuild(ctx); err != ErrNotRebuilding {
 				t.Errorf("second FinishRebuild = %v, want ErrNotRebuilding", err)
 			}
+		})
+	}
+}
+
+// TestModel100k: 100,000 keys and 50,000 more changes, in batches of 1000,
+// end equal to the model, in both modes.
+func TestModel100k(t *testing.T) {
+	t.Parallel()
+	addr, rc := sharedRedis(t)
+	for _, mode := range []string{ModeString, ModeHash} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			p := uniq(t)
+			s := openSink(t, Config{Pipeline: p, Name: "s", Addr: addr, Mode: mode})
+			recs, rows := stream(42, p+".public.t", "t", 100_000, 50_000, true)
+			writeAll(t, s, recs, 1000)
+			diffMaps(t, dump(t, rc, p+":"), model(p+":t:", mode, rows))
+			t.Cleanup(func() { // keep the shared Redis small
+				_, _ = s.sweep(context.Background(), p+":", nil, true)
+			})
 		})
 	}
 }
