@@ -136,7 +136,11 @@ func (s *Server) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) (in
 			if err == nil {
 				var b []byte
 				b, err = s.readPartition(p, rp, min(int(rp.PartitionMaxBytes), budget-total), total == 0)
-				fp.RecordBatches = b
+				if b != nil {
+					// Never nil: kmsg writes nil as a null record set (size
+					// -1), which librdkafka refuses as a bad message format.
+					fp.RecordBatches = b
+				}
 				total += len(b)
 				fp.HighWatermark = p.hw.Load()
 				fp.LastStableOffset = fp.HighWatermark

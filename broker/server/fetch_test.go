@@ -124,6 +124,9 @@ func TestFetch(t *testing.T) {
 				if p.ErrorCode != tc.wantCodes[i] {
 					t.Fatalf("partition %d: error %d, want %d", p.Partition, p.ErrorCode, tc.wantCodes[i])
 				}
+				if p.RecordBatches == nil {
+					t.Fatalf("partition %d: null record set (librdkafka refuses it)", p.Partition)
+				}
 				if n := countBatches(t, p.RecordBatches); n != tc.wantBatches[i] {
 					t.Fatalf("partition %d: %d batches, want %d", p.Partition, n, tc.wantBatches[i])
 				}
