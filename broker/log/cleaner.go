@@ -1,0 +1,3 @@
+package log
+
+func (l *Log) recoverCleanerSwap() (string, error) { return "", nil }

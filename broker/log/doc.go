@@ -1,0 +1,42 @@
+// Package log owns one partition's log on disk: segments of Kafka v2
+// record batches, their sparse offset and time indexes, recovery,
+// retention, truncation and compaction. It knows nothing of the network
+// and touches disk only through internal/vfs.
+//
+// A partition directory holds, per segment with base offset B (20 digits):
+//
+//	B.log        record batches exactly as producers sent them, base offset assigned
+//	B.index      sparse offset index (see index.go for the byte layout)
+//	B.timeindex  sparse time index
+//
+// plus meta.checkpoint (log start offset, cleaner offset), clean-shutdown
+// (present only between a clean Close and the next Open) and, during a
+// compaction swap, B.log.cleaned files and cleaner.swap (cleaner.go).
+//
+// A v2 batch on disk:
+//
+//	+------------+-----------+-------------+-------+--------+---------------------------------------+
+//	| baseOffset | length    | leaderEpoch | magic | crc    | attributes ... records                |
+//	| int64      | int32     | int32       | int8=2| uint32 | CRC-32C covers [attributes, end)      |
+//	+------------+-----------+-------------+-------+--------+---------------------------------------+
+//
+// Invariants:
+//   - Offsets in the log strictly increase; gaps appear only by compaction.
+//   - Only the active (last) segment is written; a segment is fsynced
+//     (log and indexes) when it is rolled, so only the active segment can
+//     hold unsynced data.
+//   - Append reports a batch durable (FlushMS == 0) only after an fsync
+//     that began after the batch was written.
+//   - Recovery never drops an intact batch that precedes every corrupt one.
+//   - The log start offset is persisted before segments below it go.
+//
+// Lock order: Log.maintMu -> Log.flushMu -> Log.mu; Log.durMu is a leaf
+// taken without any other. Appends take only mu (then durMu to wait);
+// the group-commit syncer takes flushMu, then mu briefly; maintenance
+// (retention, truncation, DeleteRecords, the cleaner's swap, Close) takes
+// all three in order.
+//
+// Compaction and retention are driven from outside: Log.Maintain runs
+// one pass for one log, and Cleaner runs passes for many logs on one
+// goroutine owned by its caller (Cleaner.Run). See DESIGN.md.
+package log

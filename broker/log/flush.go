@@ -1,0 +1,131 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Group commit. Appenders write under mu and then wait here for an fsync
+// that covers their write sequence number. The first waiter that finds no
+// fsync running becomes the syncer: it snapshots the sequence number of
+// the last write, fsyncs the active segment without holding mu (so other
+// appends keep writing meanwhile), publishes the new durable sequence
+// number and wakes everyone. Writes that arrived during that fsync are
+// covered by the next one, which one of their appenders runs: one fsync
+// per "wave" of concurrent appends.
+//
+// Roll fsyncs the old segment under mu before switching, so only the
+// active segment ever holds unsynced data and one fsync covers every
+// write up to the snapshot.
+
+// waitDurable blocks until the write with sequence number seq is durable.
+func (l *Log) waitDurable(seq uint64) error {
+	l.durMu.Lock()
+	defer l.durMu.Unlock()
+	for l.durableSeq < seq {
+		if l.syncErr != nil {
+			return l.syncErr
+		}
+		if l.syncing {
+			l.durCond.Wait()
+			continue
+		}
+		l.syncing = true
+		l.durMu.Unlock()
+		upto, err := l.syncActive()
+		l.durMu.Lock()
+		l.syncing = false
+		if err != nil {
+			l.syncErr = err
+		} else if upto > l.durableSeq {
+			l.durableSeq = upto
+		}
+		l.durCond.Broadcast()
+	}
+	return nil
+}
+
+// syncActive fsyncs the active segment and returns the write sequence
+// number it covers.
+func (l *Log) syncActive() (uint64, error) {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	l.mu.RLock()
+	if l.failed != nil {
+		err := l.failed
+		l.mu.RUnlock()
+		if errors.Is(err, ErrClosed) {
+			return 0, ErrClosed
+		}
+		return 0, fmt.Errorf("%w: %v", ErrFailed, err)
+	}
+	if l.closed {
+		seq := l.writeSeq // a clean Close synced everything
+		l.mu.RUnlock()
+		return seq, nil
+	}
+	seg, seq := l.active(), l.writeSeq
+	l.mu.RUnlock()
+	start := time.Now()
+	err := seg.f.Sync()
+	l.metrics.FsyncSeconds.Observe(time.Since(start).Seconds())
+	l.metrics.Fsyncs.Inc()
+	if err != nil {
+		err = fmt.Errorf("syncing %s: %w", seg.logPath(), err)
+		l.mu.Lock()
+		l.failed = err
+		l.mu.Unlock()
+		return 0, err
+	}
+	l.mu.Lock()
+	l.unflushed = 0
+	l.mu.Unlock()
+	return seq, nil
+}
+
+// Flush makes every batch written so far durable.
+func (l *Log) Flush() error {
+	l.mu.RLock()
+	seq, closed := l.writeSeq, l.closed
+	l.mu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
+	return l.waitDurable(seq)
+}
+
+// flushLoop runs the interval flush policy (FlushMS > 0). It exits when
+// stop is closed (Close, Delete).
+func (l *Log) flushLoop() {
+	defer l.wg.Done()
+	var t *time.Timer
+	for {
+		l.mu.RLock()
+		interval := l.cfg.FlushMS
+		l.mu.RUnlock()
+		var tick <-chan time.Time
+		if interval > 0 {
+			t = time.NewTimer(interval)
+			tick = t.C
+		}
+		select {
+		case <-l.stop:
+			if t != nil {
+				t.Stop()
+			}
+			return
+		case <-l.flushWake:
+			if t != nil {
+				t.Stop()
+			}
+		case <-tick:
+			if err := l.Flush(); err != nil && !errors.Is(err, ErrClosed) {
+				// The log is failed now and refuses appends; the error was
+				// returned to every waiting appender. Say it once here.
+				l.logger.Error("interval flush failed", "err", err)
+				return
+			}
+		}
+	}
+}
