@@ -22,7 +22,8 @@
 // The broker stamps partition_leader_epoch (0) into the batch; it lies
 // outside the CRC. The base offset is assigned by the log. The response is
 // built only after Append returned, i.e. after the batch is durable.
-// LogAppendTime is -1 (CreateTime only). v13+ names topics by id
+// LogAppendTime is the broker's stamp on message.timestamp.type=
+// LogAppendTime topics, else -1. v13+ names topics by id
 // (UNKNOWN_TOPIC_ID when unknown).
 
 package server

@@ -57,14 +57,15 @@ func TestValidateTopicConfigs(t *testing.T) {
 		{map[string]string{"cleanup.policy": "archive"}, false},
 		{map[string]string{"retention.ms": "-1", "retention.bytes": "-1"}, true},
 		{map[string]string{"retention.ms": "-2"}, false},
-		{map[string]string{"segment.bytes": "10"}, false},
+		{map[string]string{"segment.bytes": "1000"}, false},
 		{map[string]string{"segment.bytes": "1048576", "segment.ms": "1000"}, true},
 		{map[string]string{"max.message.bytes": "99999999999"}, false},
 		{map[string]string{"min.insync.replicas": "0"}, false},
 		{map[string]string{"min.cleanable.dirty.ratio": "1.5"}, false},
 		{map[string]string{"compression.type": "producer", "message.timestamp.type": "CreateTime"}, true},
 		{map[string]string{"compression.type": "zstd"}, false},
-		{map[string]string{"message.timestamp.type": "LogAppendTime"}, false},
+		{map[string]string{"message.timestamp.type": "LogAppendTime"}, true},
+		{map[string]string{"message.timestamp.type": "AppendTime"}, false},
 		{map[string]string{"unclean.leader.election.enable": "true", "preallocate": "false"}, true},
 		{map[string]string{"confluent.tier.enable": "true"}, false},
 	}
@@ -189,7 +190,7 @@ func TestNewRefusesBadState(t *testing.T) {
 	if !errors.Is(err, ErrStateFile) {
 		t.Fatalf("err = %v", err)
 	}
-	if _, err := New(Config{DataDir: t.TempDir()}); !errors.Is(err, ErrNoLogStore) {
+	if _, err := New(Config{DataDir: t.TempDir()}, withLogOpener(nil)); !errors.Is(err, ErrNoLogStore) {
 		t.Fatalf("without a log store: %v", err)
 	}
 }

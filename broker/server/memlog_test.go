@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/sluicehq/sluice/broker/kafkaproto"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -108,7 +109,11 @@ func (l *memLog) Append(_ context.Context, batch []byte) (appendResult, error) {
 	l.batches = append(l.batches, mb)
 	l.end = mb.last + 1
 	l.appends++
-	return appendResult{BaseOffset: mb.base, LastOffset: mb.last, LogAppendTime: -1}, nil
+	appendTime := int64(-1)
+	if l.cfg.TimestampType == "LogAppendTime" {
+		appendTime = time.Now().UnixMilli() // the fake does not restamp the batch
+	}
+	return appendResult{BaseOffset: mb.base, LastOffset: mb.last, LogAppendTime: appendTime}, nil
 }
 
 func (l *memLog) Read(offset int64, maxBytes int) ([]byte, error) {

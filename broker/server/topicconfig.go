@@ -27,6 +27,7 @@ type TopicConfig struct {
 	IndexIntervalBytes     int32
 	FlushMessages          int64
 	FlushMS                int64
+	TimestampType          string // "CreateTime" or "LogAppendTime"
 }
 
 // Compacted reports whether the cleanup policy includes compact.
@@ -145,7 +146,7 @@ var topicConfigDefs = []configDef{
 	{name: "retention.bytes", brokerKey: "log.retention.bytes", def: "-1", typ: typLong,
 		doc: "partition size above which old segments are deleted; -1 unbounded", apply: longInto(-1, func(c *TopicConfig) *int64 { return &c.RetentionBytes })},
 	{name: "segment.bytes", brokerKey: "log.segment.bytes", def: "1073741824", typ: typInt,
-		doc: "segment size at which the log rolls", apply: longInto(14, func(c *TopicConfig) *int64 { return &c.SegmentBytes })},
+		doc: "segment size at which the log rolls", apply: longInto(1024, func(c *TopicConfig) *int64 { return &c.SegmentBytes })},
 	{name: "segment.ms", brokerKey: "log.roll.ms", def: "604800000", typ: typLong,
 		doc: "segment age at which the log rolls", apply: longInto(1, func(c *TopicConfig) *int64 { return &c.SegmentMS })},
 	{name: "delete.retention.ms", brokerKey: "log.cleaner.delete.retention.ms", def: "86400000", typ: typLong,
@@ -168,15 +169,22 @@ var topicConfigDefs = []configDef{
 		}},
 	{name: "index.interval.bytes", brokerKey: "log.index.interval.bytes", def: "4096", typ: typInt,
 		doc: "bytes between offset index entries", apply: intInto(0, func(c *TopicConfig) *int32 { return &c.IndexIntervalBytes })},
-	{name: "flush.messages", brokerKey: "log.flush.interval.messages", def: "9223372036854775807", typ: typLong,
-		doc: "accepted for compatibility; appends are durable before they are acknowledged", apply: longInto(1, func(c *TopicConfig) *int64 { return &c.FlushMessages })},
-	{name: "flush.ms", brokerKey: "log.flush.interval.ms", def: "9223372036854775807", typ: typLong,
-		doc: "accepted for compatibility; appends are durable before they are acknowledged", apply: longInto(0, func(c *TopicConfig) *int64 { return &c.FlushMS })},
 
+	{name: "flush.messages", brokerKey: "log.flush.interval.messages", def: "9223372036854775807", typ: typLong,
+		doc: "accepted; no effect: every append is durable before it is acknowledged", apply: longInto(1, func(c *TopicConfig) *int64 { return &c.FlushMessages })},
+	{name: "flush.ms", brokerKey: "log.flush.interval.ms", def: "9223372036854775807", typ: typLong,
+		doc: "accepted; no effect: every append is durable before it is acknowledged", apply: longInto(0, func(c *TopicConfig) *int64 { return &c.FlushMS })},
 	{name: "compression.type", brokerKey: "compression.type", def: "producer", typ: typString,
 		doc: "only producer: batches are stored as the producer compressed them", apply: oneOf("producer")},
 	{name: "message.timestamp.type", brokerKey: "log.message.timestamp.type", def: "CreateTime", typ: typString,
-		doc: "only CreateTime: batches keep the producer's timestamps", apply: oneOf("CreateTime")},
+		doc: "CreateTime keeps the producer's timestamps; LogAppendTime stamps the broker's",
+		apply: func(c *TopicConfig, v string) error {
+			if err := oneOf("CreateTime", "LogAppendTime")(c, v); err != nil {
+				return err
+			}
+			c.TimestampType = v
+			return nil
+		}},
 	{name: "unclean.leader.election.enable", brokerKey: "unclean.leader.election.enable", def: "false", typ: typBoolean,
 		doc: "no effect on a single node", apply: oneOf("true", "false")},
 	{name: "max.compaction.lag.ms", brokerKey: "log.cleaner.max.compaction.lag.ms", def: "9223372036854775807", typ: typLong,
