@@ -27,8 +27,6 @@ func (c *Coordinator) describeGroups(req *kmsg.DescribeGroupsRequest) kmsg.Respo
 		switch {
 		case errors.Is(err, ErrLoading):
 			rg.ErrorCode = kerr.CoordinatorLoadInProgress.Code
-		case id == "":
-			rg.ErrorCode = kerr.InvalidGroupID.Code
 		case err != nil: // unknown: Kafka answers Dead; v6 (KIP-1043) says so with an error
 			rg.State = StateDead.String()
 			if req.Version >= 6 {
@@ -97,10 +95,7 @@ func (c *Coordinator) deleteGroup(ctx context.Context, id string) int16 {
 	if code := c.unavailable(); code != 0 {
 		return code
 	}
-	if id == "" {
-		return kerr.InvalidGroupID.Code
-	}
-	g := c.getGroup(id)
+	g := c.getGroup(id) // "" is a valid id here, as in Kafka
 	if g == nil {
 		return kerr.GroupIDNotFound.Code
 	}

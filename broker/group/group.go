@@ -52,6 +52,11 @@ type member struct {
 	syncWaiter chan syncResult
 	// heartbeatDeadline is when the session expires if no request arrives.
 	heartbeatDeadline time.Time
+	// isNew marks a member added in the running join phase (KIP-394): it
+	// cannot heartbeat, so instead of the session it gets
+	// newMemberJoinTimeout to be answered; a client that gave up and
+	// retried must not leave it behind forever.
+	isNew bool
 }
 
 func (m *member) metadataFor(protocol string) []byte {
@@ -72,6 +77,11 @@ func (m *member) sameProtocols(ps []protocolPref) bool {
 }
 
 func (m *member) awaiting() bool { return m.joinWaiter != nil || m.syncWaiter != nil }
+
+// keptAlive reports whether the session deadline does not apply now: a
+// member waiting on a JoinGroup or SyncGroup response is kept, unless it is
+// new (see isNew).
+func (m *member) keptAlive() bool { return m.awaiting() && !m.isNew }
 
 type partitionKey struct {
 	topic     string

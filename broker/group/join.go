@@ -9,6 +9,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// newMemberJoinTimeout is how long a member added in a join phase may wait
+// for its JoinGroup response before it is dropped (Kafka's constant).
+const newMemberJoinTimeout = 5 * time.Minute
+
 // joinResult is what a JoinGroup waiter receives.
 type joinResult struct {
 	errCode      int16
@@ -18,6 +22,7 @@ type joinResult struct {
 	leader       string
 	memberID     string
 	members      []kmsg.JoinGroupResponseMember // leader only
+	skip         bool                           // v9 SkipAssignment
 }
 
 // syncResult is what a SyncGroup waiter receives.
@@ -60,6 +65,7 @@ func (c *Coordinator) joinGroup(ctx context.Context, req *kmsg.JoinGroupRequest)
 	resp.LeaderID = res.leader
 	resp.MemberID = res.memberID
 	resp.Members = res.members
+	resp.SkipAssignment = res.skip && req.Version >= 9
 	return resp, nil
 }
 
@@ -99,7 +105,7 @@ func (c *Coordinator) join(ctx context.Context, req *kmsg.JoinGroupRequest) (joi
 	j := joinArgs{
 		memberID: req.MemberID, instanceID: instanceID, clientID: clientIDFrom(ctx), clientHost: clientHostFrom(ctx),
 		session: session, rebalance: rebalance, protocolType: req.ProtocolType, protocols: protos,
-		requireKnownID: req.Version >= 4,
+		requireKnownID: req.Version >= 4, skipAssignment: req.Version >= 9,
 	}
 	defer c.poke()
 	g.mu.Lock()
@@ -117,6 +123,7 @@ type joinArgs struct {
 	protocolType   string
 	protocols      []protocolPref
 	requireKnownID bool
+	skipAssignment bool // the client understands SkipAssignment (v9+)
 }
 
 func (c *Coordinator) joinLocked(ctx context.Context, g *group, j joinArgs, now time.Time) (joinResult, chan joinResult) {
@@ -221,7 +228,8 @@ func (c *Coordinator) addMemberAndRebalanceLocked(g *group, id string, j joinArg
 		sessionTimeout: j.session, rebalanceTimeout: j.rebalance,
 		protocolType: j.protocolType, protocols: j.protocols,
 		joinWaiter:        wait,
-		heartbeatDeadline: now.Add(j.session), // applies once it stops waiting
+		heartbeatDeadline: now.Add(newMemberJoinTimeout),
+		isNew:             true,
 	}
 	if len(g.members) == 0 {
 		g.protocolType = j.protocolType
@@ -252,7 +260,9 @@ func (c *Coordinator) updateMemberAndRebalanceLocked(g *group, m *member, j join
 	m.protocols = j.protocols
 	m.sessionTimeout = j.session
 	m.rebalanceTimeout = j.rebalance
-	m.heartbeatDeadline = now.Add(m.sessionTimeout)
+	if !m.isNew {
+		m.heartbeatDeadline = now.Add(m.sessionTimeout)
+	}
 	c.maybePrepareRebalanceLocked(g, now, "member rejoined with new metadata")
 	c.tryCompleteJoinLocked(g, now)
 	return joinResult{}, wait
@@ -312,10 +322,20 @@ func (c *Coordinator) replaceStaticMemberLocked(ctx context.Context, g *group, o
 			g.members[oldID] = m
 			g.staticMembers[*j.instanceID] = oldID
 			g.leader = prevLeader
-			return joinErr("", storeErrCode(err)), nil
+			r := c.currentGenerationLocked(g, "", false)
+			r.errCode = storeErrCode(err)
+			return r, nil
 		}
-		// The persisted leader stays the old id, so a rejoining static
-		// leader does not reassign (Kafka answers the same way).
+		if j.skipAssignment {
+			// v9+: a restarted static leader learns it leads (to keep
+			// watching metadata) but skips the assignor: a Stable group
+			// would not broadcast a new assignment anyway.
+			r := c.currentGenerationLocked(g, newID, g.leader == newID)
+			r.skip = g.leader == newID
+			return r, nil
+		}
+		// Before v9 the answer names the old leader id, so a restarted
+		// static leader does not think it leads and reassign.
 		return joinResult{
 			generation: g.generation, protocolType: g.protocolType, protocol: g.protocol,
 			leader: prevLeader, memberID: newID,
@@ -381,14 +401,33 @@ func (c *Coordinator) tryCompleteJoinLocked(g *group, now time.Time) {
 	c.completeJoinLocked(context.Background(), g, now)
 }
 
-// completeJoinLocked ends the join phase: members that did not rejoin are
-// removed, and the next generation starts (or the group becomes Empty).
+// completeJoinLocked ends the join phase: dynamic members that did not
+// rejoin are removed (static ones stay, expected back within their
+// session), a member that did rejoin leads, and the next generation starts
+// (or the group becomes Empty). If only absent static members are left,
+// the phase is extended by another rebalance timeout, as Kafka does.
 func (c *Coordinator) completeJoinLocked(ctx context.Context, g *group, now time.Time) {
 	for _, id := range sortedKeys(g.members) {
-		if m := g.members[id]; m.joinWaiter == nil {
+		if m := g.members[id]; m.joinWaiter == nil && m.instanceID == nil {
 			c.metrics.expired.WithLabelValues("rebalance_timeout").Inc()
 			c.log.Info("member removed: did not rejoin in time", "group", g.id, "member_id", id)
 			c.removeMemberLocked(g, m)
+		}
+	}
+	if len(g.members) > 0 && (g.members[g.leader] == nil || g.members[g.leader].joinWaiter == nil) {
+		g.leader = ""
+		for _, id := range sortedKeys(g.members) {
+			if g.members[id].joinWaiter != nil {
+				g.leader = id
+				break
+			}
+		}
+		if g.leader == "" {
+			c.log.Warn("rebalance postponed: no member rejoined", "group", g.id)
+			g.leader = sortedKeys(g.members)[0]
+			g.initialDelay = false
+			g.rebalanceDeadline = now.Add(g.rebalanceTimeoutLocked())
+			return
 		}
 	}
 	g.initialDelay = false
@@ -403,15 +442,14 @@ func (c *Coordinator) completeJoinLocked(ctx context.Context, g *group, now time
 		}
 		return
 	}
-	if g.members[g.leader] == nil {
-		g.leader = sortedKeys(g.members)[0]
-	}
 	g.protocol = g.selectProtocolLocked()
 	c.setStateLocked(g, StateCompletingRebalance, now)
 	for id, m := range g.members {
-		r := c.currentGenerationLocked(g, id, id == g.leader)
-		m.joinWaiter <- r
-		m.joinWaiter = nil
+		if m.joinWaiter != nil {
+			m.joinWaiter <- c.currentGenerationLocked(g, id, id == g.leader)
+			m.joinWaiter = nil
+		}
+		m.isNew = false
 		m.heartbeatDeadline = now.Add(m.sessionTimeout)
 		g.pendingSync[id] = true
 	}
@@ -557,6 +595,8 @@ func (c *Coordinator) sync(ctx context.Context, req *kmsg.SyncGroupRequest) (syn
 		if mm.syncWaiter != nil {
 			mm.syncWaiter <- g.syncOKLocked(mm)
 			mm.syncWaiter = nil
+			// Its session was on hold while it waited for the leader.
+			mm.heartbeatDeadline = now.Add(mm.sessionTimeout)
 		}
 	}
 	c.setStateLocked(g, StateStable, now)
@@ -726,7 +766,7 @@ func (c *Coordinator) timeoutsLocked(ctx context.Context, g *group, now time.Tim
 	}
 	for _, id := range sortedKeys(g.members) {
 		m := g.members[id]
-		if m == nil || m.awaiting() || now.Before(m.heartbeatDeadline) {
+		if m == nil || m.keptAlive() || now.Before(m.heartbeatDeadline) {
 			continue
 		}
 		c.metrics.expired.WithLabelValues("session_timeout").Inc()
@@ -769,7 +809,7 @@ func (g *group) nextDeadlineLocked() time.Time {
 		consider(exp)
 	}
 	for _, m := range g.members {
-		if !m.awaiting() {
+		if !m.keptAlive() {
 			consider(m.heartbeatDeadline)
 		}
 	}

@@ -88,10 +88,7 @@ func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 		setAll(code)
 		return resp
 	}
-	if req.Group == "" {
-		setAll(kerr.InvalidGroupID.Code)
-		return resp
-	}
+	// An empty group id is accepted, as Kafka does for old admin tools.
 	if len(todo) == 0 {
 		return resp
 	}
@@ -258,10 +255,7 @@ func (c *Coordinator) fetchGroup(groupID string, topics []fetchTopic, all, byID 
 	if code := c.unavailable(); code != 0 {
 		return code, nil
 	}
-	if groupID == "" {
-		return kerr.InvalidGroupID.Code, nil
-	}
-	g := c.getGroup(groupID)
+	g := c.getGroup(groupID) // "" included, as in Kafka
 	if g == nil {
 		g = newGroup(groupID, time.Time{}) // no offsets: every partition answers -1
 	}

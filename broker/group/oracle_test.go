@@ -29,6 +29,8 @@ type oracleStep struct {
 type oracleState struct {
 	memberID string
 	gen      int32
+	staticID string // the static member's first id
+	static2  string // its id after the restart
 }
 
 func code(c int16) string {
@@ -193,6 +195,55 @@ func oracleScript() []oracleStep {
 			func(_ *oracleState, r kmsg.Response) string { return code(syncCode(r)) }},
 		{"join unknown member", func(*oracleState) kmsg.Request { return joinReq(9, grp, "nobody") },
 			func(_ *oracleState, r kmsg.Response) string { return code(joinCode(r)) }},
+		// Static membership (KIP-345).
+		{"static join", func(*oracleState) kmsg.Request { return joinReq(9, "os", "", withInstance("i")) },
+			func(s *oracleState, r kmsg.Response) string {
+				j := r.(*kmsg.JoinGroupResponse)
+				s.staticID = j.MemberID
+				return fmt.Sprintf("%s gen=%d leader=%v members=%d", code(j.ErrorCode), j.Generation, j.LeaderID == j.MemberID, len(j.Members))
+			}},
+		{"static sync", func(s *oracleState) kmsg.Request {
+			return syncReq(5, "os", s.staticID, 1, map[string][]byte{s.staticID: consumerAssignment("t", 0)})
+		}, func(_ *oracleState, r kmsg.Response) string { return code(syncCode(r)) }},
+		{"static restart", func(*oracleState) kmsg.Request { return joinReq(9, "os", "", withInstance("i")) },
+			func(s *oracleState, r kmsg.Response) string {
+				j := r.(*kmsg.JoinGroupResponse)
+				s.static2 = j.MemberID
+				return fmt.Sprintf("%s gen=%d newID=%v leaderIsOldID=%v", code(j.ErrorCode), j.Generation, j.MemberID != s.staticID, j.LeaderID == s.staticID)
+			}},
+		{"static restarted sync", func(s *oracleState) kmsg.Request { return syncReq(5, "os", s.static2, 1, nil) },
+			func(_ *oracleState, r kmsg.Response) string {
+				sr := r.(*kmsg.SyncGroupResponse)
+				return fmt.Sprintf("%s %x", code(sr.ErrorCode), sr.MemberAssignment)
+			}},
+		{"static old id heartbeat", func(s *oracleState) kmsg.Request {
+			r := heartbeatReq(4, "os", s.staticID, 1)
+			i := "i"
+			r.InstanceID = &i
+			return r
+		}, hbNorm},
+		{"static old id commit", func(s *oracleState) kmsg.Request {
+			r := commitReq(0, "", "", 0, "t", map[int32]int64{0: 1})
+			r.Group, r.MemberID, r.Generation = "os", s.staticID, 1
+			i := "i"
+			r.InstanceID = &i
+			return r
+		}, commitNorm},
+		{"static leave by instance", func(*oracleState) kmsg.Request {
+			r := kmsg.NewPtrLeaveGroupRequest()
+			r.Group = "os"
+			i, j := "i", "j"
+			r.Members = []kmsg.LeaveGroupRequestMember{{InstanceID: &j}, {InstanceID: &i}}
+			return r
+		}, func(_ *oracleState, r kmsg.Response) string {
+			lr := r.(*kmsg.LeaveGroupResponse)
+			out := []string{code(lr.ErrorCode)}
+			for _, m := range lr.Members {
+				out = append(out, code(m.ErrorCode))
+			}
+			return strings.Join(out, " ")
+		}},
+		{"static describe after leave", describe("os"), describeNorm},
 	}
 }
 

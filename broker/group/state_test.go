@@ -615,3 +615,87 @@ func TestFetchBeforeLoadPerPartition(t *testing.T) {
 		}
 	}
 }
+
+func TestStaticLeaderRestartV9SkipsAssignment(t *testing.T) {
+	t.Parallel()
+	run(t, func(t *testing.T) {
+		h := start(t, nil)
+		r := recv[*kmsg.JoinGroupResponse](t, h.async(joinReq(9, "g", "", withInstance("a"))))
+		recv[*kmsg.SyncGroupResponse](t, h.async(syncReq(5, "g", r.MemberID, 1, map[string][]byte{r.MemberID: []byte("x")})))
+		r2 := recv[*kmsg.JoinGroupResponse](t, h.async(joinReq(9, "g", "", withInstance("a"))))
+		if r2.ErrorCode != 0 || r2.Generation != 1 || r2.LeaderID != r2.MemberID || !r2.SkipAssignment || len(r2.Members) != 1 {
+			t.Fatalf("v9 static leader restart: %+v", r2)
+		}
+		if h.state("g") != StateStable {
+			t.Fatalf("state %v", h.state("g"))
+		}
+	})
+}
+
+func TestAbsentStaticMemberSurvivesJoinPhase(t *testing.T) {
+	t.Parallel()
+	run(t, func(t *testing.T) {
+		h := start(t, nil)
+		to := withTimeouts(30*time.Second, 10*time.Second)
+		a := recv[*kmsg.JoinGroupResponse](t, h.async(joinReq(5, "g", "", withInstance("a"), to)))
+		recv[*kmsg.SyncGroupResponse](t, h.async(syncReq(3, "g", a.MemberID, 1, nil)))
+		// A dynamic member joins; the static one is away and never rejoins.
+		cb := h.joinAsync(3, "g", "", to)
+		time.Sleep(11 * time.Second)
+		rb := recv[*kmsg.JoinGroupResponse](t, cb)
+		if rb.ErrorCode != 0 || rb.Generation != 2 || rb.LeaderID != rb.MemberID || len(rb.Members) != 2 {
+			t.Fatalf("join without the static member: %+v", rb)
+		}
+		// It is still a member, until it misses SyncGroup too.
+		if d, _ := h.c.Describe("g"); len(d.Members) != 2 {
+			t.Fatalf("static member dropped at join: %+v", d)
+		}
+		recv[*kmsg.SyncGroupResponse](t, h.async(syncReq(3, "g", rb.MemberID, 2, nil)))
+		time.Sleep(11 * time.Second)
+		if d, _ := h.c.Describe("g"); len(d.Members) != 1 || d.State != StatePreparingRebalance {
+			t.Fatalf("after the sync timeout: %+v", d)
+		}
+	})
+}
+
+func TestNewMemberJoinTimeout(t *testing.T) {
+	t.Parallel()
+	run(t, func(t *testing.T) {
+		h := start(t, nil)
+		to := withTimeouts(10*time.Second, 10*time.Minute)
+		ids, gen := h.stableGroup("g", 1, to)
+		cb := h.joinAsync(3, "g", "", to) // waits: the old member never rejoins
+		for range 62 {                     // the old member heartbeats for 5m10s
+			time.Sleep(5 * time.Second)
+			h.do(heartbeatReq(4, "g", ids[0], gen))
+		}
+		if r := recv[*kmsg.JoinGroupResponse](t, cb); r.ErrorCode != kerr.UnknownMemberID.Code {
+			t.Fatalf("new member after 5 minutes: %+v", r)
+		}
+	})
+}
+
+func TestSyncResetsSessions(t *testing.T) {
+	t.Parallel()
+	run(t, func(t *testing.T) {
+		h := start(t, nil)
+		to := withTimeouts(10*time.Second, time.Minute)
+		a, b := h.newID(5, "g", to), h.newID(5, "g", to)
+		ca, cb := h.joinAsync(5, "g", a, to), h.joinAsync(5, "g", b, to)
+		recv[*kmsg.JoinGroupResponse](t, ca)
+		recv[*kmsg.JoinGroupResponse](t, cb)
+		sb := h.async(syncReq(3, "g", b, 1, nil))
+		for range 3 { // the leader thinks for 15s, heartbeating
+			time.Sleep(5 * time.Second)
+			h.do(heartbeatReq(4, "g", a, 1))
+		}
+		recv[*kmsg.SyncGroupResponse](t, h.async(syncReq(3, "g", a, 1, map[string][]byte{a: {1}, b: {2}})))
+		if r := recv[*kmsg.SyncGroupResponse](t, sb); r.ErrorCode != 0 {
+			t.Fatalf("follower sync: %d", r.ErrorCode)
+		}
+		time.Sleep(time.Second)
+		if code := hbCode(h.do(heartbeatReq(4, "g", b, 1))); code != 0 {
+			t.Fatalf("follower expired right after its sync: %d", code)
+		}
+	})
+}
