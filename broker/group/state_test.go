@@ -665,7 +665,7 @@ func TestNewMemberJoinTimeout(t *testing.T) {
 		to := withTimeouts(10*time.Second, 10*time.Minute)
 		ids, gen := h.stableGroup("g", 1, to)
 		cb := h.joinAsync(3, "g", "", to) // waits: the old member never rejoins
-		for range 62 {                     // the old member heartbeats for 5m10s
+		for range 62 {                    // the old member heartbeats for 5m10s
 			time.Sleep(5 * time.Second)
 			h.do(heartbeatReq(4, "g", ids[0], gen))
 		}
