@@ -165,15 +165,10 @@ func (c *Coordinator) joinLocked(ctx context.Context, g *group, j joinArgs, now 
 		}
 		return c.addMemberAndRebalanceLocked(g, j.memberID, j, now)
 	}
-	if j.instanceID != nil {
-		if cur, ok := g.staticMembers[*j.instanceID]; ok && cur != j.memberID {
-			return joinErr(j.memberID, kerr.FencedInstanceID.Code), nil
-		}
+	if code := g.checkMemberLocked(j.memberID, j.instanceID, true); code != 0 {
+		return joinErr(j.memberID, code), nil
 	}
 	m := g.members[j.memberID]
-	if m == nil {
-		return joinErr(j.memberID, kerr.UnknownMemberID.Code), nil
-	}
 	switch g.state {
 	case StatePreparingRebalance:
 		return c.updateMemberAndRebalanceLocked(g, m, j, now)
@@ -522,6 +517,11 @@ func (c *Coordinator) syncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 func (c *Coordinator) sync(ctx context.Context, req *kmsg.SyncGroupRequest) (syncResult, chan syncResult) {
 	fail := func(code int16) (syncResult, chan syncResult) { return syncResult{errCode: code}, nil }
 	if code := c.unavailable(); code != 0 {
+		if code == kerr.CoordinatorLoadInProgress.Code {
+			// As Kafka: the rebalance state is lost, so rejoin; older
+			// clients do not expect COORDINATOR_LOAD_IN_PROGRESS here.
+			code = kerr.RebalanceInProgress.Code
+		}
 		return fail(code)
 	}
 	if req.Group == "" {
@@ -620,7 +620,11 @@ func (c *Coordinator) syncedLocked(g *group, m *member, now time.Time) {
 // carries one), returning 0 or the error code.
 func (g *group) checkMemberLocked(memberID string, instanceID *string, hasInstance bool) int16 {
 	if hasInstance && instanceID != nil {
-		if cur, ok := g.staticMembers[*instanceID]; ok && cur != memberID {
+		cur, ok := g.staticMembers[*instanceID]
+		switch {
+		case !ok:
+			return kerr.UnknownMemberID.Code
+		case cur != memberID:
 			return kerr.FencedInstanceID.Code
 		}
 	}
@@ -639,6 +643,9 @@ func (c *Coordinator) heartbeat(req *kmsg.HeartbeatRequest) kmsg.Response {
 
 func (c *Coordinator) heartbeatCode(req *kmsg.HeartbeatRequest) int16 {
 	if code := c.unavailable(); code != 0 {
+		if code == kerr.CoordinatorLoadInProgress.Code {
+			return 0 // as Kafka: the group is still loading, answer blindly
+		}
 		return code
 	}
 	if req.Group == "" {
@@ -731,22 +738,18 @@ func (c *Coordinator) leave(groupID string, leaving []kmsg.LeaveGroupRequestMemb
 				continue
 			}
 			id = cur
-		case l.InstanceID != nil:
-			if cur, ok := g.staticMembers[*l.InstanceID]; ok && cur != id {
-				codes[i] = kerr.FencedInstanceID.Code
+		case l.InstanceID == nil:
+			if _, ok := g.pendingMembers[id]; ok {
+				delete(g.pendingMembers, id)
+				c.tryCompleteJoinLocked(g, now)
 				continue
 			}
 		}
-		if _, ok := g.pendingMembers[id]; ok {
-			delete(g.pendingMembers, id)
-			c.tryCompleteJoinLocked(g, now)
+		if code := g.checkMemberLocked(id, l.InstanceID, true); code != 0 {
+			codes[i] = code
 			continue
 		}
 		m := g.members[id]
-		if m == nil {
-			codes[i] = kerr.UnknownMemberID.Code
-			continue
-		}
 		c.log.Debug("member left", "group", g.id, "member_id", id)
 		c.removeMemberAndUpdateLocked(g, m, now, "member left")
 	}
