@@ -1,0 +1,302 @@
+package connectors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// PositionValuer is an optional Source capability: a number for a position
+// (an LSN, a binlog offset), exported as checkpoint_position. Without it the
+// runtime uses the position itself when it is a JSON number, else the first
+// numeric member of a JSON object, else leaves the gauge alone.
+type PositionValuer interface {
+	PositionValue(p Position) (float64, bool)
+}
+
+// SnapshotProgresser is an optional Source capability: how far an initial
+// snapshot is (rows done of total, total an estimate), shown with a rate and
+// an ETA by `sluice status`. active is false when no snapshot runs.
+type SnapshotProgresser interface {
+	SnapshotProgress() (done, total int64, active bool)
+}
+
+// sourceRun is the supervised source of one pipeline. One goroutine (the
+// supervisor's) runs it; each run owns its Source, its franz-go client and
+// one acker goroutine, and waits for the acker before returning.
+type sourceRun struct {
+	rt   *Runtime
+	spec PipelineSpec
+	log  *slog.Logger
+	sup  *supervisor
+	key  []byte // __sluice_offsets key
+
+	read, produced, filtered prometheus.Counter
+	ackLag                   prometheus.Observer
+	checkpointGauge          prometheus.Gauge
+	lagGauge, pendingGauge   prometheus.Gauge
+
+	nRead, nProduced atomic.Int64
+
+	mu           sync.Mutex
+	position     Position  // last stored and acknowledged
+	checkpointAt time.Time // when
+	tracker      *ackTracker
+	src          Source // of the current run, for Check and snapshot progress
+	snapshot     progressMeter
+}
+
+func newSourceRun(rt *Runtime, p PipelineSpec, _ *transformChain) *sourceRun {
+	log := rt.log.With("pipeline", p.Name, "source", p.SourceName)
+	m := rt.metrics
+	lv := prometheus.Labels{labelPipeline: p.Name, labelSource: p.SourceName}
+	cv := prometheus.Labels{labelPipeline: p.Name, labelKind: "source", labelConnector: p.SourceName}
+	s := &sourceRun{
+		rt: rt, spec: p, log: log, key: PositionKey(p.Name, p.SourceName),
+		read: m.recordsRead.With(lv), produced: m.recordsProduced.With(lv), filtered: m.recordsFiltered.With(lv),
+		ackLag: m.ackLag.With(lv), checkpointGauge: m.checkpoint.With(lv),
+		lagGauge: m.sourceLag.With(lv), pendingGauge: m.sourcePending.With(lv),
+	}
+	s.sup = newSupervisor(log, rt.cfg.Backoff, m.restarts.With(cv), m.connErrors.With(cv))
+	return s
+}
+
+func (s *sourceRun) supervise(ctx, hard context.Context) {
+	s.log.Info("source starting")
+	s.sup.run(ctx, func(ctx context.Context) error { return s.runOnce(ctx, hard) })
+	s.log.Info("source stopped")
+}
+
+// runOnce is one run: load the position, open the source, read, transform,
+// produce, checkpoint. On ctx done (or any failure) it stops reading, waits
+// for in-flight records (bounded by hard), stores and acknowledges the last
+// durable position, then closes the source.
+func (s *sourceRun) runOnce(ctx, hard context.Context) (err error) {
+	cl, err := s.rt.newClient(s.log,
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), // murmur2 of the key, as the Java client
+		kgo.ProducerLinger(5*time.Millisecond),
+	)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if err := ensureOffsetsTopic(ctx, adm); err != nil {
+		return err
+	}
+	stored, err := loadPositions(ctx, adm, func(o ...kgo.Opt) (*kgo.Client, error) { return s.rt.newClient(s.log, o...) })
+	if err != nil {
+		return err
+	}
+	from, err := DecodePosition(stored[string(s.key)])
+	if err != nil {
+		return fmt.Errorf("reading the stored position: %w", err)
+	}
+	src, err := s.spec.NewSource()
+	if err != nil {
+		return fmt.Errorf("creating source: %w", err)
+	}
+	if err := src.Open(ctx, from); err != nil {
+		_ = src.Close(hard)
+		return fmt.Errorf("opening source at %s: %w", positionText(from), err)
+	}
+	s.log.Info("source open", "position", positionText(from))
+	tc, _ := newTransformChain(s.spec.Transforms) // validated by NewRuntime
+	tr := newAckTracker()
+	s.mu.Lock()
+	s.tracker, s.src, s.position = tr, src, from
+	s.mu.Unlock()
+	s.sup.running()
+	defer func() {
+		s.mu.Lock()
+		s.tracker, s.src = nil, nil
+		s.mu.Unlock()
+		if cerr := src.Close(hard); cerr != nil {
+			s.log.Warn("closing source", "err", cerr)
+		}
+	}()
+
+	// readCtx stops the read loop on shutdown and on an acker failure.
+	readCtx, stopRead := context.WithCancel(ctx)
+	defer stopRead()
+	var ackErr error
+	stopAcker := make(chan struct{})
+	var acker sync.WaitGroup
+	acker.Go(func() {
+		for {
+			select {
+			case <-stopAcker:
+				return
+			case <-tr.ready:
+				if err := s.checkpoint(hard, cl, src, tr); err != nil {
+					ackErr = err
+					stopRead()
+					return
+				}
+			}
+		}
+	})
+
+	readErr := s.readLoop(readCtx, hard, cl, adm, src, tc, tr)
+
+	// Drain: every buffered record is produced (or fails), then the final
+	// durable position is stored and acknowledged.
+	if ferr := cl.Flush(hard); ferr != nil {
+		s.log.Warn("drain: flushing produced records", "err", ferr)
+	}
+	close(stopAcker)
+	acker.Wait()
+	if ackErr == nil {
+		ackErr = s.checkpoint(hard, cl, src, tr)
+	}
+	switch {
+	case ackErr != nil:
+		return ackErr
+	case readErr != nil && ctx.Err() == nil:
+		return readErr
+	}
+	return nil
+}
+
+// readLoop reads, transforms and produces until ctx is done or reading or
+// producing fails.
+func (s *sourceRun) readLoop(ctx, hard context.Context, cl *kgo.Client, adm *kadm.Client, src Source, tc *transformChain, tr *ackTracker) error {
+	decl, _ := src.(TopicDeclarer)
+	for {
+		if err := tr.err(); err != nil {
+			return err
+		}
+		b, err := src.Read(ctx)
+		if err != nil {
+			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				return nil
+			}
+			return fmt.Errorf("reading source: %w", err)
+		}
+		now := time.Now()
+		s.read.Add(float64(len(b.Records)))
+		s.nRead.Add(int64(len(b.Records)))
+		recs, dropped := tc.apply(b.Records)
+		s.filtered.Add(float64(dropped))
+		var oldest time.Time
+		for _, r := range recs {
+			if err := s.ensureTopic(ctx, adm, decl, r.Topic); err != nil {
+				return err
+			}
+			if !r.Timestamp.IsZero() && (oldest.IsZero() || r.Timestamp.Before(oldest)) {
+				oldest = r.Timestamp
+			}
+		}
+		if oldest.IsZero() && len(recs) > 0 {
+			oldest = now
+		}
+		seq := tr.add(len(recs), b.Position, now, oldest)
+		for i := range recs {
+			r := &recs[i]
+			kr := &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
+			if r.Partition >= 0 {
+				kr.Partition = r.Partition
+			}
+			for _, h := range r.Headers {
+				kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+			}
+			// hard, not ctx: a batch read before shutdown is produced in full
+			// during the drain.
+			cl.Produce(hard, kr, func(kr *kgo.Record, err error) {
+				if err != nil {
+					tr.fail(fmt.Errorf("%w: topic %s: %w", ErrProduce, kr.Topic, err))
+					return
+				}
+				s.produced.Inc()
+				s.nProduced.Add(1)
+				tr.done(seq)
+			})
+		}
+	}
+}
+
+func (s *sourceRun) ensureTopic(ctx context.Context, adm *kadm.Client, decl TopicDeclarer, topic string) error {
+	spec := TopicSpec{Name: topic, Configs: map[string]string{"cleanup.policy": "compact"}}
+	if decl != nil {
+		spec = decl.TopicSpec(topic)
+		spec.Name = topic
+	}
+	if spec.Partitions <= 0 {
+		spec.Partitions = s.spec.Partitions
+	}
+	if spec.ReplicationFactor <= 0 {
+		spec.ReplicationFactor = s.spec.ReplicationFactor
+	}
+	return s.rt.ensureTopic(ctx, adm, spec)
+}
+
+// checkpoint stores the durable position the tracker holds, if any, then
+// acknowledges it to the source. It returns the tracker's produce failure
+// after checkpointing what was durable before it.
+func (s *sourceRun) checkpoint(ctx context.Context, cl *kgo.Client, src Source, tr *ackTracker) error {
+	pos, readAt, failed := tr.take()
+	n, age := tr.lag(time.Now())
+	s.pendingGauge.Set(float64(n))
+	s.lagGauge.Set(age.Seconds())
+	if pos != nil {
+		// Invariant: ack after durable write. Every record up to pos is
+		// acknowledged by the broker (acks=all, ackTracker), and pos is in
+		// __sluice_offsets, before the source may advance upstream.
+		if err := storePosition(ctx, cl, s.key, pos); err != nil {
+			return err
+		}
+		if err := src.Ack(ctx, pos); err != nil {
+			return fmt.Errorf("acknowledging position %s: %w", positionText(pos), err)
+		}
+		s.ackLag.Observe(time.Since(readAt).Seconds())
+		if v, ok := s.positionValue(src, pos); ok {
+			s.checkpointGauge.Set(v)
+		}
+		s.mu.Lock()
+		s.position, s.checkpointAt = pos, time.Now()
+		s.mu.Unlock()
+		s.log.Debug("checkpoint", "position", positionText(pos))
+	}
+	return failed
+}
+
+func (s *sourceRun) positionValue(src Source, p Position) (float64, bool) {
+	if pv, ok := src.(PositionValuer); ok {
+		return pv.PositionValue(p)
+	}
+	var n float64
+	if json.Unmarshal(p, &n) == nil {
+		return n, true
+	}
+	if o, ok := parseObject(p); ok {
+		for _, f := range o.fields {
+			if json.Unmarshal(f.raw, &n) == nil {
+				return n, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// positionText renders a position for logs and status: as is when it is
+// JSON, else quoted.
+func positionText(p Position) string {
+	switch {
+	case p == nil:
+		return "start"
+	case json.Valid(p):
+		return string(p)
+	default:
+		return fmt.Sprintf("%q", []byte(p))
+	}
+}
