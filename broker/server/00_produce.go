@@ -89,6 +89,7 @@ func (s *Server) handleProduce(ctx context.Context, rc *reqContext, req *kmsg.Pr
 			if err != nil {
 				pr.ErrorCode = kafkaproto.ErrorCode(err)
 				pr.ErrorMessage = kafkaproto.ErrorMessage(err)
+				s.metrics.produceRefused.WithLabelValues(codeName(pr.ErrorCode)).Inc()
 				rc.log.Debug("produce refused", "topic", rt.Topic, "partition", rp.Partition, "err", err)
 			}
 			respTopic.Partitions = append(respTopic.Partitions, pr)
@@ -145,6 +146,8 @@ func (s *Server) produceTo(ctx context.Context, p *partition, cfg TopicConfig, a
 	if h.Idempotent() {
 		p.recordLocked(h, res.BaseOffset, res.LastOffset)
 	}
+	s.metrics.producedBytes.Add(float64(len(records)))
+	s.metrics.producedRecords.Add(float64(h.NumRecords))
 	if res.LastOffset+1 > p.hw.Load() {
 		p.hw.Store(res.LastOffset + 1)
 	}

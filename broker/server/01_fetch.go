@@ -76,6 +76,7 @@ func (s *Server) handleFetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.R
 		resp.Topics = resp.Topics[:0]
 		total, failed := s.fillFetch(req, resp)
 		if total >= int(req.MinBytes) || failed || maxWait <= 0 {
+			s.metrics.fetchedBytes.Add(float64(total))
 			return resp
 		}
 		if timer == nil {
@@ -86,7 +87,8 @@ func (s *Server) handleFetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.R
 		case <-wake:
 		case <-timer.C:
 			resp.Topics = resp.Topics[:0]
-			s.fillFetch(req, resp)
+			total, _ := s.fillFetch(req, resp)
+			s.metrics.fetchedBytes.Add(float64(total))
 			return resp
 		case <-s.stopping:
 			return resp

@@ -29,6 +29,8 @@ type conn struct {
 
 	slots    chan *slot // requests in arrival order, for the writer
 	handlers sync.WaitGroup
+
+	writeFailed string // set by the writer before it exits: why it closed the socket
 }
 
 // slot is one request awaiting its response. The handler fills resp and
@@ -58,23 +60,31 @@ func (c *conn) stopReading() { _ = c.nc.SetReadDeadline(time.Now()) }
 // socket is closed.
 func (c *conn) serve(ctx context.Context) {
 	c.log.Debug("connection opened")
+	c.s.metrics.connections.Inc()
+	c.s.metrics.connectionsTotal.Inc()
 	var writer sync.WaitGroup
 	writer.Go(c.writeLoop)
-	c.readLoop(ctx)
+	reason := c.readLoop(ctx)
 	close(c.slots) // the writer drains what was read, then exits
 	writer.Wait()
 	c.handlers.Wait()
 	_ = c.nc.Close()
-	c.log.Debug("connection closed")
+	if c.writeFailed != "" {
+		reason = c.writeFailed
+	}
+	c.s.metrics.connections.Dec()
+	c.s.metrics.closed.WithLabelValues(reason).Inc()
+	c.log.Debug("connection closed", "reason", reason)
 }
 
-// readLoop reads requests until EOF, an error or stopReading.
-func (c *conn) readLoop(ctx context.Context) {
+// readLoop reads requests until EOF, an error or stopReading, and returns
+// why it stopped (a closeX reason).
+func (c *conn) readLoop(ctx context.Context) string {
 	fr := kafkaproto.NewFrameReader(c.nc, c.s.maxRequestBytes())
 	for {
 		select {
 		case <-c.s.stopping:
-			return
+			return closeEOF
 		default:
 		}
 		frame, err := fr.Next()
@@ -82,13 +92,16 @@ func (c *conn) readLoop(ctx context.Context) {
 			var ne net.Error
 			switch {
 			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+				return closeEOF
 			case errors.As(err, &ne) && ne.Timeout():
+				return closeEOF // stopReading at shutdown
 			case errors.Is(err, kafkaproto.ErrFrameTooLarge), errors.Is(err, kafkaproto.ErrNegativeFrameSize):
 				c.log.Warn("closing connection: request frame refused", "err", err)
+				return closeTooLarge
 			default:
 				c.log.Debug("closing connection: read failed", "err", err)
+				return closeIOError
 			}
-			return
 		}
 		req, err := kafkaproto.DecodeRequest(frame)
 		if err != nil {
@@ -102,43 +115,49 @@ func (c *conn) readLoop(ctx context.Context) {
 				continue
 			}
 			c.log.Warn("closing connection: bad request", "err", err)
-			return
+			return closeMalformed
 		}
-		if !c.dispatch(ctx, req) {
-			return
-		}
+		c.dispatch(ctx, req)
 	}
 }
 
 // dispatch starts the handler for req. Produce runs inline, so one
 // connection's produce requests reach the partitions in request order; all
-// other requests run concurrently. It returns false to close the connection.
-func (c *conn) dispatch(ctx context.Context, req *kafkaproto.Request) bool {
+// other requests run concurrently.
+func (c *conn) dispatch(ctx context.Context, req *kafkaproto.Request) {
 	rc := &reqContext{clientID: req.Header.ClientID, remote: c.remote, log: c.log}
+	api := apiName(req.Body.Key())
+	start := time.Now()
+	done := func() {
+		c.s.metrics.requests.WithLabelValues(api).Inc()
+		c.s.metrics.duration.WithLabelValues(api).Observe(time.Since(start).Seconds())
+	}
 	if p, ok := req.Body.(*kmsg.ProduceRequest); ok {
 		if p.Acks == 0 {
 			c.s.handleProduce(ctx, rc, p) // no response, by protocol
-			return true
+			done()
+			return
 		}
 		sl := &slot{corr: req.Header.CorrelationID, done: make(chan struct{})}
 		c.slots <- sl
 		sl.resp = c.s.handleProduce(ctx, rc, p)
+		done()
 		close(sl.done)
-		return true
+		return
 	}
 	sl := &slot{corr: req.Header.CorrelationID, done: make(chan struct{})}
 	c.slots <- sl
 	c.handlers.Go(func() {
 		defer close(sl.done)
 		resp, err := c.s.handle(ctx, rc, req.Body)
+		done()
 		if err != nil {
-			c.log.Warn("closing connection: handler failed", "api", kmsg.NameForKey(req.Body.Key()), "err", err)
+			c.log.Warn("closing connection: handler failed", "api", api, "err", err)
 			sl.kill = true
 			return
 		}
 		sl.resp = resp
 	})
-	return true
 }
 
 // writeLoop writes responses in slot order. After a write error or a
@@ -154,6 +173,7 @@ func (c *conn) writeLoop() {
 		}
 		if sl.kill || sl.resp == nil {
 			broken = true
+			c.writeFailed = closeHandler
 			_ = c.nc.Close()
 			continue
 		}
@@ -166,6 +186,7 @@ func (c *conn) writeLoop() {
 		if _, err := c.nc.Write(buf); err != nil {
 			c.log.Debug("closing connection: write failed", "err", err)
 			broken = true
+			c.writeFailed = closeIOError
 			_ = c.nc.Close()
 		}
 		if cap(buf) > 1<<20 {

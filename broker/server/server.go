@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sluicehq/sluice/broker/kafkaproto"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -27,6 +28,8 @@ type Server struct {
 	log      *slog.Logger
 	openLog  logOpener
 	groups   GroupCoordinator
+	reg      prometheus.Registerer
+	metrics  *metrics
 	maxFrame int32
 
 	// stopping is closed when Run begins shutdown; long polls end early.
@@ -87,6 +90,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	if s.openLog == nil {
 		return nil, ErrNoLogStore
 	}
+	s.metrics = newMetrics(s.reg)
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating data dir %s: %w", cfg.DataDir, err)
 	}

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"encoding/binary"
+	"github.com/prometheus/client_golang/prometheus"
 	"net"
 	"testing"
 	"time"
@@ -267,5 +269,69 @@ func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	for !cond() {
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestMetrics checks the server's metrics move with traffic.
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	s, err := New(Config{DataDir: t.TempDir()}, withLogOpener(newMemStore().open), WithRegisterer(reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, ln) }()
+	c := dialRaw(t, ln.Addr().String())
+	c.createTopic("m", 1, nil)
+	c.produce("m", 0, makeBatch(batchOpts{}))
+	c.produce("m", 0, makeBatch(batchOpts{badCRC: true}))
+	bad := dialRaw(t, ln.Addr().String())
+	bad.writeRaw([]byte{0, 0, 0, 2, 0, 0})
+	bad.expectClosed()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := func(name, label, lv string) float64 {
+		for _, mf := range mfs {
+			if mf.GetName() != name {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				match := label == ""
+				for _, l := range m.GetLabel() {
+					match = match || (l.GetName() == label && l.GetValue() == lv)
+				}
+				if match {
+					return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+				}
+			}
+		}
+		return -1
+	}
+	tests := []struct {
+		name, label, lv string
+		want            float64
+	}{
+		{"sluice_server_produced_records_total", "", "", 1},
+		{"sluice_server_produce_refused_total", "code", "CORRUPT_MESSAGE", 1},
+		{"sluice_server_requests_total", "api", "Produce", 2},
+		{"sluice_server_connections_closed_total", "reason", closeMalformed, 1},
+		{"sluice_server_connections", "", "", 0},
+	}
+	for _, tc := range tests {
+		if got := value(tc.name, tc.label, tc.lv); got != tc.want {
+			t.Errorf("%s{%s=%q} = %v, want %v", tc.name, tc.label, tc.lv, got, tc.want)
+		}
 	}
 }

@@ -1,0 +1,98 @@
+package server
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Metric and label names of the server.
+const (
+	metricNamespace = "sluice"
+	metricSubsystem = "server"
+	labelAPI        = "api"
+	labelReason     = "reason"
+	labelCode       = "code"
+)
+
+// Reasons a connection ended (labelReason of connections_closed_total).
+const (
+	closeEOF       = "eof"       // the peer closed, or shutdown
+	closeTooLarge  = "too_large" // frame over socket.request.max.bytes
+	closeMalformed = "malformed" // undecodable or unsupported request
+	closeIOError   = "io_error"  // read or write failure
+	closeHandler   = "handler"   // a handler failed (e.g. the group coordinator)
+)
+
+type metrics struct {
+	connections      prometheus.Gauge         // open connections
+	connectionsTotal prometheus.Counter       // accepted connections
+	closed           *prometheus.CounterVec   // connections ended, by reason
+	requests         *prometheus.CounterVec   // requests handled, by api
+	duration         *prometheus.HistogramVec // read-to-response time, by api
+	producedBytes    prometheus.Counter       // batch bytes appended by Produce
+	producedRecords  prometheus.Counter       // records appended by Produce
+	produceRefused   *prometheus.CounterVec   // partition produces refused, by Kafka error name
+	fetchedBytes     prometheus.Counter       // batch bytes served by Fetch
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "connections",
+			Help: "Open client connections.",
+		}),
+		connectionsTotal: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "connections_accepted_total",
+			Help: "Client connections accepted.",
+		}),
+		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "connections_closed_total",
+			Help: "Client connections closed, by reason (eof, too_large, malformed, io_error, handler).",
+		}, []string{labelReason}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "requests_total",
+			Help: "Requests handled, by API.",
+		}, []string{labelAPI}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "request_duration_seconds",
+			Help:    "Time from reading a request to its response being ready, by API (long polls included).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}, []string{labelAPI}),
+		producedBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "produced_bytes_total",
+			Help: "Record batch bytes appended by Produce.",
+		}),
+		producedRecords: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "produced_records_total",
+			Help: "Records appended by Produce.",
+		}),
+		produceRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "produce_refused_total",
+			Help: "Partition produces refused, by Kafka error code name.",
+		}, []string{labelCode}),
+		fetchedBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "fetched_bytes_total",
+			Help: "Record batch bytes served by Fetch.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.connections, m.connectionsTotal, m.closed, m.requests, m.duration,
+			m.producedBytes, m.producedRecords, m.produceRefused, m.fetchedBytes)
+	}
+	return m
+}
+
+// WithRegisterer registers the server's metrics on reg (default: none).
+func WithRegisterer(reg prometheus.Registerer) Option { return func(s *Server) { s.reg = reg } }
+
+func apiName(key int16) string { return kmsg.NameForKey(key) }
+
+// codeName is the Kafka name of an error code (UNKNOWN_SERVER_ERROR for
+// codes kerr does not know), a bounded label value.
+func codeName(code int16) string {
+	if e := kerr.TypedErrorForCode(code); e != nil {
+		return e.Message
+	}
+	return "NONE"
+}
