@@ -171,6 +171,12 @@ func (c *Coordinator) joinLocked(ctx context.Context, g *group, j joinArgs, now 
 	m := g.members[j.memberID]
 	switch g.state {
 	case StatePreparingRebalance:
+		if m.joinWaiter == nil && g.joinedLocked() >= c.cfg.MaxGroupSize {
+			// The group was loaded (or configured down) over its size: only
+			// the first max.size rejoining members stay.
+			c.removeMemberAndUpdateLocked(g, m, now, "group over group.max.size")
+			return joinErr(j.memberID, kerr.GroupMaxSizeReached.Code), nil
+		}
 		return c.updateMemberAndRebalanceLocked(g, m, j, now)
 	case StateCompletingRebalance:
 		if m.sameProtocols(j.protocols) {
@@ -189,6 +195,17 @@ func (c *Coordinator) joinLocked(ctx context.Context, g *group, j joinArgs, now 
 	default: // Empty: no members
 		return joinErr(j.memberID, kerr.UnknownMemberID.Code), nil
 	}
+}
+
+// joinedLocked counts the members waiting on a JoinGroup answer.
+func (g *group) joinedLocked() int {
+	n := 0
+	for _, m := range g.members {
+		if m.joinWaiter != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // currentGenerationLocked answers a JoinGroup with the running generation.

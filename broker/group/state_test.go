@@ -703,3 +703,32 @@ func TestSyncResetsSessions(t *testing.T) {
 		}
 	})
 }
+
+func TestLoadedOverMaxSize(t *testing.T) {
+	t.Parallel()
+	run(t, func(t *testing.T) {
+		store := &MemStore{}
+		h := start(t, store)
+		ids, gen := h.stableGroup("g", 3)
+		h.stop()
+		cfg := testConfig()
+		cfg.MaxGroupSize = 2
+		h2 := start(t, store, WithConfig(cfg))
+		if s := h2.state("g"); s != StatePreparingRebalance {
+			t.Fatalf("state %v, want PreparingRebalance", s)
+		}
+		if code := hbCode(h2.do(heartbeatReq(4, "g", ids[0], gen))); code != kerr.RebalanceInProgress.Code {
+			t.Fatalf("heartbeat: %d", code)
+		}
+		c0 := h2.joinAsync(5, "g", ids[0])
+		c1 := h2.joinAsync(5, "g", ids[1])
+		if code := joinCode(h2.do(joinReq(5, "g", ids[2]))); code != kerr.GroupMaxSizeReached.Code {
+			t.Fatalf("third rejoin: %d, want GROUP_MAX_SIZE_REACHED", code)
+		}
+		r0 := recv[*kmsg.JoinGroupResponse](t, c0)
+		recv[*kmsg.JoinGroupResponse](t, c1)
+		if r0.Generation != gen+1 || len(r0.Members) != 2 {
+			t.Fatalf("rebalanced group: %+v", r0)
+		}
+	})
+}

@@ -180,6 +180,13 @@ func (c *Coordinator) load(ctx context.Context) error {
 			continue
 		}
 		c.metrics.groups.WithLabelValues(g.state.String()).Inc()
+		if len(g.members) > c.cfg.MaxGroupSize {
+			// As Kafka: a group loaded over group.max.size rebalances, and
+			// the members past the limit are refused when they rejoin.
+			g.mu.Lock()
+			c.prepareRebalanceLocked(g, now, "loaded over group.max.size")
+			g.mu.Unlock()
+		}
 	}
 	c.log.Debug("replayed __consumer_offsets", "records", records)
 	return nil
