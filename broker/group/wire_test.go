@@ -188,6 +188,7 @@ func (b *wireBroker) handle(ctx context.Context, req kmsg.Request) (kmsg.Respons
 				rp := kmsg.NewFetchResponseTopicPartition()
 				rp.Partition = p.Partition
 				rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = 0, 0, 0
+				rp.RecordBatches = []byte{} // null confuses librdkafka
 				rt.Partitions = append(rt.Partitions, rp)
 			}
 			resp.Topics = append(resp.Topics, rt)
