@@ -221,3 +221,49 @@ func TestInitProducerIDNeverReused(t *testing.T) {
 		t.Fatalf("transactional: %d", resp.ErrorCode)
 	}
 }
+
+// TestProducerSnapshot: a clean close writes the producer state; on open
+// it is used, so state survives even when the batches it came from are
+// gone from the log. A snapshot that does not fit the log is ignored.
+func TestProducerSnapshot(t *testing.T) {
+	t.Parallel()
+	store, dir := newMemStore(), t.TempDir()
+	b := startBrokerOn(t, store, dir)
+	c := dialRaw(t, b.addr)
+	c.createTopic("snap", 1, nil)
+	for seq := int32(0); seq < 3; seq++ {
+		c.produce("snap", 0, makeBatch(batchOpts{pid: 5, seq: seq}))
+	}
+	if err := b.stop(); err != nil {
+		t.Fatal(err)
+	}
+	// Drop the batches: only the snapshot still knows producer 5.
+	if err := store.get(partitionDir(dir, "snap", 0)).DeleteRecordsBefore(3); err != nil {
+		t.Fatal(err)
+	}
+	b2 := startBrokerOn(t, store, dir)
+	c2 := dialRaw(t, b2.addr)
+	if code, base := c2.produce("snap", 0, makeBatch(batchOpts{pid: 5, seq: 2})); code != 0 || base != 2 {
+		t.Fatalf("duplicate known only to the snapshot: code %d base %d", code, base)
+	}
+	if err := b2.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A snapshot claiming more than the log holds (a log cut after the
+	// close) is ignored: the state comes from the log alone, now empty.
+	path := snapshotPath(dir, "snap", 0)
+	var f snapshotFile
+	if ok, err := readJSON(path, &f); !ok || err != nil {
+		t.Fatalf("snapshot: %v %v", ok, err)
+	}
+	f.Offset = 99
+	if err := writeJSON(path, f); err != nil {
+		t.Fatal(err)
+	}
+	b3 := startBrokerOn(t, store, dir)
+	c3 := dialRaw(t, b3.addr)
+	if code, base := c3.produce("snap", 0, makeBatch(batchOpts{pid: 5, seq: 2})); code != 0 || base != 3 {
+		t.Fatalf("with an ignored snapshot the producer is new: code %d base %d", code, base)
+	}
+}

@@ -1,7 +1,12 @@
 package server
 
 import (
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
 	"path/filepath"
 
 	"github.com/sluicehq/sluice/broker/kafkaproto"
@@ -121,13 +126,18 @@ func (p *partition) recordLocked(h kafkaproto.BatchHeader, baseOffset, lastOffse
 // rebuildReadBytes is the read size used to scan the log on open.
 const rebuildReadBytes = 1 << 20
 
-// rebuildProducers restores producer state from the batch headers in the
-// log, so sequence checks survive a restart: the state is a pure function
-// of the idempotent batches the log holds, in offset order.
-func (p *partition) rebuildProducers() error {
+// rebuildProducers restores producer state, so sequence checks survive a
+// restart. The state is a pure function of the idempotent batches in the
+// log, in offset order: it is rebuilt by scanning their headers, starting
+// from the snapshot written at the last clean close when that snapshot
+// still fits the log (else from the log start).
+func (p *partition) rebuildProducers(logger *slog.Logger) error {
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	off, end := p.log.StartOffset(), p.hw.Load()
+	if snapOff, ok := p.loadSnapshotLocked(end, logger); ok {
+		off = max(off, snapOff)
+	}
 	readBytes := rebuildReadBytes
 	for off < end {
 		b, err := p.log.Read(off, readBytes)
@@ -159,4 +169,95 @@ func (p *partition) rebuildProducers() error {
 		off = next
 	}
 	return nil
+}
+
+// Producer state snapshots. At a clean close each partition writes
+//
+//	<data dir>/producer-state/<topic>-<partition>.json
+//	{"version":1,"topic_id":"<32 hex>","offset":N,"producers":[{"id":..,"epoch":..,
+//	  "batches":[{"first_seq":..,"last_seq":..,"base_offset":..,"last_offset":..,"max_timestamp":..}]}]}
+//
+// where offset is the high watermark the state covers. On open a snapshot
+// is used when its topic id matches and offset <= the log's end; the log is
+// then scanned from offset only. A snapshot is never required: without
+// one (crash, mismatch, unreadable) the whole log is scanned. A stale
+// snapshot is harmless because scanning the batches after it re-applies
+// them in order.
+const snapshotDir = "producer-state"
+
+type snapshotFile struct {
+	Version   int                `json:"version"`
+	TopicID   string             `json:"topic_id"`
+	Offset    int64              `json:"offset"`
+	Producers []snapshotProducer `json:"producers"`
+}
+
+type snapshotProducer struct {
+	ID      int64           `json:"id"`
+	Epoch   int16           `json:"epoch"`
+	Batches []snapshotBatch `json:"batches"`
+}
+
+type snapshotBatch struct {
+	FirstSeq     int32 `json:"first_seq"`
+	LastSeq      int32 `json:"last_seq"`
+	BaseOffset   int64 `json:"base_offset"`
+	LastOffset   int64 `json:"last_offset"`
+	MaxTimestamp int64 `json:"max_timestamp"`
+}
+
+func snapshotPath(dataDir, topic string, index int32) string {
+	return filepath.Join(dataDir, snapshotDir, fmt.Sprintf("%s-%d.json", topic, index))
+}
+
+func removeSnapshot(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing producer snapshot: %w", err)
+	}
+	return nil
+}
+
+// writeSnapshotLocked records the producer state at the high watermark.
+// Requires appendMu.
+func (p *partition) writeSnapshotLocked() error {
+	if len(p.producers) == 0 {
+		return removeSnapshot(p.snapshot)
+	}
+	f := snapshotFile{Version: stateVersion, TopicID: hex.EncodeToString(p.topicID[:]), Offset: p.hw.Load()}
+	for id, st := range p.producers {
+		sp := snapshotProducer{ID: id, Epoch: st.epoch}
+		for _, b := range st.batches {
+			sp.Batches = append(sp.Batches, snapshotBatch{b.firstSeq, b.lastSeq, b.baseOffset, b.lastOffset, b.maxTimestamp})
+		}
+		f.Producers = append(f.Producers, sp)
+	}
+	if err := os.MkdirAll(filepath.Dir(p.snapshot), 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", filepath.Dir(p.snapshot), err)
+	}
+	return writeJSON(p.snapshot, f)
+}
+
+// loadSnapshotLocked loads the snapshot if it fits a log ending at end and
+// returns the offset to scan from. Requires appendMu.
+func (p *partition) loadSnapshotLocked(end int64, logger *slog.Logger) (int64, bool) {
+	var f snapshotFile
+	ok, err := readJSON(p.snapshot, &f)
+	if err != nil {
+		logger.Warn("ignoring producer state snapshot", "path", p.snapshot, "err", err)
+		return 0, false
+	}
+	if !ok || f.Version != stateVersion || f.TopicID != hex.EncodeToString(p.topicID[:]) || f.Offset > end || f.Offset < 0 {
+		return 0, false
+	}
+	for _, sp := range f.Producers {
+		st := &producerState{epoch: sp.Epoch}
+		for _, b := range sp.Batches {
+			st.batches = append(st.batches, batchMeta{b.FirstSeq, b.LastSeq, b.BaseOffset, b.LastOffset, b.MaxTimestamp})
+		}
+		if len(st.batches) > maxCachedBatches {
+			st.batches = st.batches[len(st.batches)-maxCachedBatches:]
+		}
+		p.producers[sp.ID] = st
+	}
+	return f.Offset, true
 }

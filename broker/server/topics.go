@@ -31,10 +31,12 @@ type topic struct {
 
 // partition is one open partition log plus its append-path state.
 type partition struct {
-	topic string
-	index int32
-	dir   string
-	log   partitionLog
+	topic    string
+	topicID  [16]byte
+	index    int32
+	dir      string
+	snapshot string // producer state snapshot file (producers.go)
+	log      partitionLog
 
 	// hw is the high watermark: every offset below it is durable and
 	// visible. Appends advance it after Append returns; reads never serve
@@ -137,7 +139,12 @@ func (s *Server) openPartition(t *topic, index int32, fresh bool) (*partition, e
 		return nil, fmt.Errorf("opening partition %s-%d: %w", t.name, index, err)
 	}
 	p := newPartition(t.name, index, dir, l)
-	if err := p.rebuildProducers(); err != nil {
+	p.topicID = t.id
+	p.snapshot = snapshotPath(s.cfg.DataDir, t.name, index)
+	if fresh {
+		_ = os.Remove(p.snapshot) // a stale one of a deleted topic
+	}
+	if err := p.rebuildProducers(s.log); err != nil {
 		_ = l.Close()
 		return nil, fmt.Errorf("rebuilding producer state of %s-%d: %w", t.name, index, err)
 	}
@@ -292,9 +299,9 @@ func closePartitions(parts []*partition, remove bool) error {
 		if !p.deleted {
 			p.deleted = true
 			if remove {
-				errs = append(errs, p.log.Delete())
+				errs = append(errs, p.log.Delete(), removeSnapshot(p.snapshot))
 			} else {
-				errs = append(errs, p.log.Close())
+				errs = append(errs, p.writeSnapshotLocked(), p.log.Close())
 			}
 		}
 		p.appendMu.Unlock()
