@@ -64,16 +64,20 @@ func (s *Sink) planOne(r *connectors.Record) (op, error) {
 		}
 		return op{kind: opDel, key: k}, nil
 	}
-	env, err := connectors.DecodeEnvelope(r.Value)
-	if err != nil {
-		return op{}, fmt.Errorf("%w: %w", ErrRecord, err)
+	env, ok := scanEnvelope(r.Value)
+	if !ok {
+		e, err := connectors.DecodeEnvelope(r.Value)
+		if err != nil {
+			return op{}, fmt.Errorf("%w: %w", ErrRecord, err)
+		}
+		env = scanned{op: e.Op, before: e.Before, after: e.After, table: e.Source.Table}
 	}
-	table := env.Source.Table
+	table := env.table
 	if table == "" {
 		table = topicTable(r.Topic)
 	}
 	s.noteTable(table)
-	switch env.Op {
+	switch env.op {
 	case connectors.OpTruncate:
 		p, err := s.tablePrefix(table)
 		if err != nil {
@@ -92,19 +96,16 @@ func (s *Sink) planOne(r *connectors.Record) (op, error) {
 	if err != nil {
 		return op{}, err
 	}
-	after := bytes.TrimSpace(env.After)
+	after := bytes.TrimSpace(env.after)
 	if len(after) == 0 || after[0] != '{' {
-		return op{}, fmt.Errorf("%w: op %q without an after image", ErrRecord, env.Op)
+		return op{}, fmt.Errorf("%w: op %q without an after image", ErrRecord, env.op)
 	}
-	o := op{kind: opSet, key: k, value: after, before: env.Before}
+	o := op{kind: opSet, key: k, value: after, before: env.before}
 	if s.cfg.Mode == ModeHash {
 		o.kind = opHash
 	}
 	if o.kind == opSet && !bytes.Contains(after, quotedUnavailable) {
-		if !json.Valid(after) {
-			return op{}, fmt.Errorf("%w: after image is not valid JSON", ErrRecord)
-		}
-		return o, nil // fast path: SET the image as it came
+		return o, nil // SET the image as it came (the envelope was validated whole)
 	}
 	row, err := connectors.ParseRow(after)
 	if err != nil {
@@ -146,9 +147,12 @@ func (s *Sink) redisKey(rawKey []byte, table string) (string, error) {
 	if len(rawKey) == 0 {
 		return "", fmt.Errorf("%w: record has no key", ErrRecord)
 	}
-	key, err := connectors.ParseRow(rawKey)
-	if err != nil {
-		return "", fmt.Errorf("%w: key: %w", ErrRecord, err)
+	key, ok := scanKey(rawKey)
+	if !ok {
+		var err error
+		if key, err = connectors.ParseRow(rawKey); err != nil {
+			return "", fmt.Errorf("%w: key: %w", ErrRecord, err)
+		}
 	}
 	if len(key) == 0 {
 		return "", fmt.Errorf("%w: key has no column", ErrRecord)

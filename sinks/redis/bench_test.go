@@ -1,0 +1,88 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/sluicehq/sluice/connectors"
+)
+
+// benchValueSize is the size of the after image the benchmark writes; the
+// peer, redis-benchmark, SETs values of the same size (-d).
+const benchValueSize = 128
+
+// BenchmarkWrite measures sink writes/s against redis-benchmark on the same
+// redis-server (started by the benchmark, no persistence), in the same run:
+//
+//	redis-benchmark -h 127.0.0.1 -p PORT -P 64 -t set -d 128 -n 2000000 -q
+//
+// It reports writes/s and the ratio to the peer (target >= 0.5).
+// Run: go test -run '^$' -bench BenchmarkWrite -benchtime 1000000x ./sinks/redis/
+func BenchmarkWrite(b *testing.B) {
+	srv := startServer(b)
+	peerArgs := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(srv.port), "-P", "64", "-t", "set",
+		"-d", strconv.Itoa(benchValueSize), "-n", "2000000", "-q"}
+	out, err := exec.Command("redis-benchmark", peerArgs...).CombinedOutput()
+	if err != nil {
+		b.Fatalf("redis-benchmark: %v\n%s", err, out)
+	}
+	peer := parseRedisBenchmark(b, string(out))
+	b.Logf("redis-benchmark %s: %.0f SET/s", strings.Join(peerArgs, " "), peer)
+
+	for _, mode := range []string{ModeString, ModeHash} {
+		for _, batch := range []int{1000, 5000} {
+			b.Run(fmt.Sprintf("mode=%s/batch=%d", mode, batch), func(b *testing.B) {
+				s := openSink(b, Config{Pipeline: "bench" + mode, Name: "b", Addr: srv.addr(), Mode: mode})
+				recs := benchRecords(100_000)
+				ctx := context.Background()
+				b.SetBytes(benchValueSize)
+				b.ResetTimer()
+				for i := 0; i < b.N; i += batch {
+					from := i % len(recs)
+					n := min(batch, b.N-i, len(recs)-from)
+					if err := s.Write(ctx, connectors.Batch{Records: recs[from : from+n]}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				rate := float64(b.N) / b.Elapsed().Seconds()
+				b.ReportMetric(rate, "writes/s")
+				b.ReportMetric(rate/peer, "ratio_vs_redis-benchmark")
+			})
+		}
+	}
+}
+
+func parseRedisBenchmark(b *testing.B, out string) float64 {
+	for _, line := range strings.Split(strings.ReplaceAll(out, "\r", "\n"), "\n") {
+		line = strings.TrimSpace(line)
+		if rest, ok := strings.CutPrefix(line, "SET: "); ok {
+			f := strings.Fields(rest)
+			if len(f) > 1 && f[1] == "requests" {
+				v, err := strconv.ParseFloat(f[0], 64)
+				if err == nil {
+					return v
+				}
+			}
+		}
+	}
+	b.Fatalf("no SET rate in redis-benchmark output:\n%s", out)
+	return 0
+}
+
+// benchRecords returns n change events of table bench.public.items whose
+// after image is benchValueSize bytes.
+func benchRecords(n int) []connectors.Record {
+	recs := make([]connectors.Record, n)
+	for i := range recs {
+		head := fmt.Sprintf(`{"id":%d,"name":"item %d","price":"12.50","body":"`, i, i)
+		pad := benchValueSize - len(head) - 2
+		after := head + strings.Repeat("x", max(pad, 0)) + `"}`
+		recs[i] = rec("bench.public.items", fmt.Sprintf(`{"id":%d}`, i), env("u", "items", "", after))
+	}
+	return recs
+}

@@ -1,0 +1,104 @@
+package redis
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"github.com/sluicehq/sluice/connectors"
+)
+
+var envelopeSeeds = []string{
+	`{"before":null,"after":{"id":1,"name":"x"},"op":"c","ts_ms":1,"source":{"connector":"postgresql","name":"shop","ts_ms":1,"snapshot":"false","db":"shop","schema":"public","table":"t","txId":5,"lsn":77}}`,
+	`{"before":{"id":1},"after":null,"op":"d","ts_ms":1,"source":{"table":"t"}}`,
+	`{"op":"t","source":null}`,
+	` { "op" : "r" , "after" : [1,2,{"a":"\u00e9"}] , "x": {"y":[true,false,null,-1.5e3]}} `,
+	`{"OP":"c","after":{}}`,
+	`{"op":"c","op":"d"}`,
+	`{"op":"c","ts_ms":1.5}`,
+	`{"op":"c","ts_ms":99999999999999999999}`,
+	`{"op":"c","source":{"table":"a\"b"}}`,
+	`{"op":"c","source":{"table":5}}`,
+	`{"op":"c","source":{"tablE":"x"}}`,
+	`{"op":"\u0063"}`,
+	`{"op":"x"}`,
+	`{"op":"c"`,
+	`{"op":"c"}x`,
+	`{"op":"c","after":{"a":"\x01"}}`,
+	`{"op":"c","after":01}`,
+	`[]`, `null`, ``, `"op"`,
+	`{"op":"c","source":{"snapshot":true}}`,
+	`{"op":"c","after":{"id":1},"source":{"table":"\xff"}}`,
+	`{"op":"u","after":{"id":1},"\u006fp":"c"}`,
+}
+
+// FuzzScanEnvelope checks the fast path against connectors.DecodeEnvelope:
+// whenever scanEnvelope answers, DecodeEnvelope accepts the value and agrees
+// on op, table and both images.
+func FuzzScanEnvelope(f *testing.F) {
+	for _, s := range envelopeSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, v []byte) {
+		fast, ok := scanEnvelope(v)
+		if !ok {
+			return
+		}
+		if !json.Valid(v) {
+			t.Fatalf("fast path accepted invalid JSON %q", v)
+		}
+		slow, err := connectors.DecodeEnvelope(v)
+		if err != nil {
+			t.Fatalf("fast path accepted %q, DecodeEnvelope: %v", v, err)
+		}
+		if fast.op != slow.Op || fast.table != slow.Source.Table {
+			t.Fatalf("%q: fast op %q table %q, slow op %q table %q", v, fast.op, fast.table, slow.Op, slow.Source.Table)
+		}
+		for _, img := range []struct {
+			name       string
+			fast, slow []byte
+		}{{"before", fast.before, slow.Before}, {"after", fast.after, slow.After}} {
+			if connectors.IsNull(img.fast) != connectors.IsNull(img.slow) ||
+				!connectors.IsNull(img.fast) && !bytes.Equal(img.fast, img.slow) {
+				t.Fatalf("%q: %s fast %q slow %q", v, img.name, img.fast, img.slow)
+			}
+		}
+	})
+}
+
+func TestScanEnvelopeSeeds(t *testing.T) {
+	t.Parallel()
+	// The common shape must take the fast path.
+	for _, s := range envelopeSeeds[:4] {
+		if _, ok := scanEnvelope([]byte(s)); !ok {
+			t.Errorf("fast path refused %s", s)
+		}
+	}
+	for _, s := range envelopeSeeds[4:] {
+		if _, ok := scanEnvelope([]byte(s)); ok {
+			t.Errorf("fast path accepted %s", s)
+		}
+	}
+}
+
+// FuzzScanKey checks the key fast path against connectors.ParseRow.
+func FuzzScanKey(f *testing.F) {
+	for _, s := range []string{`{"id":42}`, `{"a":"x:y","b":-1}`, `{"id":1.5}`, `{"id":"\u0041"}`, `{"id":null}`, `{}`, `{"id":1}}`, `{"é":1}`, `{"id":99999999999999999999}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, v []byte) {
+		fast, ok := scanKey(v)
+		if !ok {
+			return
+		}
+		slow, err := connectors.ParseRow(v)
+		if err != nil {
+			t.Fatalf("fast path accepted %q, ParseRow: %v", v, err)
+		}
+		fj, _ := fast.AppendJSON(nil)
+		sj, _ := slow.AppendJSON(nil)
+		if !bytes.Equal(fj, sj) || connectors.KeyID(fast) != connectors.KeyID(slow) {
+			t.Fatalf("%q: fast %s (%s), slow %s (%s)", v, fj, connectors.KeyID(fast), sj, connectors.KeyID(slow))
+		}
+	})
+}
