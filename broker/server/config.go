@@ -21,7 +21,7 @@ type Config struct {
 	// DataDir holds the topic table, the cluster id and the partition logs.
 	DataDir string
 	// AdvertisedAddr is the host:port clients are told to connect to. Empty:
-	// the listener's address.
+	// the listener's address (a wildcard host becomes the host name).
 	AdvertisedAddr string
 	// Configs are Kafka broker configs (server.properties keys), e.g.
 	// auto.create.topics.enable, num.partitions, log.retention.ms. Topic

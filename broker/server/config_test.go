@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -192,5 +193,23 @@ func TestNewRefusesBadState(t *testing.T) {
 	}
 	if _, err := New(Config{DataDir: t.TempDir()}, withLogOpener(nil)); !errors.Is(err, ErrNoLogStore) {
 		t.Fatalf("without a log store: %v", err)
+	}
+}
+
+func TestAdvertisableHost(t *testing.T) {
+	t.Parallel()
+	host, _ := os.Hostname()
+	tests := []struct{ in, want string }{
+		{"127.0.0.1", "127.0.0.1"},
+		{"broker-1.example", "broker-1.example"},
+		{"::1", "::1"},
+		{"0.0.0.0", host},
+		{"::", host},
+		{"", host},
+	}
+	for _, tc := range tests {
+		if got := advertisableHost(tc.in); got != tc.want {
+			t.Errorf("advertisableHost(%q) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }

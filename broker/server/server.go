@@ -149,7 +149,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	if s.advHost == "" {
 		if host, port, err := net.SplitHostPort(ln.Addr().String()); err == nil {
 			p, _ := strconv.Atoi(port)
-			s.advHost, s.advPort = host, int32(p)
+			s.advHost, s.advPort = advertisableHost(host), int32(p)
 		}
 	}
 	s.mu.Unlock()
@@ -253,6 +253,18 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	return closePartitions(parts, false)
+}
+
+// advertisableHost replaces a wildcard listen address (0.0.0.0, ::), which
+// no client can connect to, with this machine's host name, as Kafka does.
+func advertisableHost(host string) string {
+	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
+		return host
+	}
+	if name, err := os.Hostname(); err == nil && name != "" {
+		return name
+	}
+	return "localhost"
 }
 
 // advertised returns the host and port clients should connect to.
