@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,7 +24,7 @@ const (
 
 // RebuildPath is the admin API path that rebuilds pipeline/sink.
 func RebuildPath(pipeline, sink string) string {
-	return "/api/v1/pipelines/" + pipeline + "/sinks/" + sink + "/rebuild"
+	return "/api/v1/pipelines/" + url.PathEscape(pipeline) + "/sinks/" + url.PathEscape(sink) + "/rebuild"
 }
 
 // APIError is the body of every admin API error response.

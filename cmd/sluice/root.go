@@ -58,6 +58,7 @@ Redis caches in step with them.`,
 
 	root.AddCommand(newVersionCmd())
 	root.AddCommand(newTopicCmd(), newGroupCmd(), newBenchCmd())
+	root.AddCommand(newStatusCmd(), newSinkCmd())
 	return root
 }
 
