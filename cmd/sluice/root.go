@@ -57,7 +57,7 @@ Redis caches in step with them.`,
 	})
 
 	root.AddCommand(newVersionCmd())
-	root.AddCommand(newTopicCmd(), newGroupCmd(), newBenchCmd())
+	root.AddCommand(newTopicCmd(), newGroupCmd(), newBenchCmd(), newBrokerCmd(&g))
 	root.AddCommand(newStatusCmd(), newSinkCmd())
 	return root
 }

@@ -1,0 +1,160 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/broker/group"
+	"github.com/sluicehq/sluice/broker/server"
+)
+
+// Config configures one broker.
+type Config struct {
+	DataDir            string // created when missing
+	Listen             string // host:port to accept clients on
+	AdvertisedListener string // host:port clients are told; default: the bound Listen address
+	NodeID             int32  // broker id in Metadata; default 1
+	// Configs are Kafka broker configs (server.properties keys), including
+	// group.* and offsets.* for the group coordinator.
+	Configs    map[string]string
+	Logger     *slog.Logger          // nil discards
+	Registerer prometheus.Registerer // nil: no metrics
+}
+
+// Broker is one running broker. Build it with New, serve with Run.
+type Broker struct {
+	srv   *server.Server
+	coord *group.Coordinator
+	ln    net.Listener
+	log   *slog.Logger
+}
+
+// New prepares a broker: it checks and creates the data directory, opens
+// the logs and binds the listener. Errors name the path or address at fault.
+// The caller must call Run or Close.
+func New(cfg Config) (*Broker, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.NodeID == 0 {
+		cfg.NodeID = 1
+	}
+	if err := checkDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	gcfg, err := group.ConfigFromKafka(cfg.Configs)
+	if err != nil {
+		return nil, fmt.Errorf("broker config: %w", err)
+	}
+
+	// The coordinator stores offsets through the server and the server
+	// routes group requests to the coordinator: the proxy breaks the cycle.
+	proxy := &coordinatorProxy{}
+	srv, err := server.New(server.Config{
+		NodeID: cfg.NodeID, DataDir: cfg.DataDir, AdvertisedAddr: cfg.AdvertisedListener,
+		Configs: cfg.Configs, Logger: cfg.Logger,
+	}, server.WithGroupCoordinator(proxy))
+	if err != nil {
+		return nil, fmt.Errorf("opening broker data dir %s: %w", cfg.DataDir, err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		_ = srv.Close()
+		return nil, fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+	}
+	adv := cfg.AdvertisedListener
+	if adv == "" {
+		adv = ln.Addr().String()
+	}
+	host, portStr, _ := net.SplitHostPort(adv)
+	port, _ := strconv.Atoi(portStr)
+	opts := []group.Option{
+		group.WithTopics(srv), group.WithConfig(gcfg), group.WithLogger(cfg.Logger.With("component", "group")),
+		group.WithNode(group.Node{ID: cfg.NodeID, Host: host, Port: int32(port)}),
+	}
+	if cfg.Registerer != nil {
+		opts = append(opts, group.WithRegisterer(cfg.Registerer))
+	}
+	proxy.set(group.New(group.NewTopicStore(srv), opts...))
+	return &Broker{srv: srv, coord: proxy.c, ln: ln, log: cfg.Logger}, nil
+}
+
+// Addr is the address the broker accepts connections on.
+func (b *Broker) Addr() string { return b.ln.Addr().String() }
+
+// Run serves until ctx is done, then shuts down gracefully and returns nil,
+// or returns the error that stopped it. Run may be called once.
+func (b *Broker) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	var coordErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		coordErr = b.coord.Run(ctx)
+	}()
+	err := b.srv.Run(ctx, b.ln)
+	wg.Wait()
+	if coordErr != nil && !errors.Is(coordErr, context.Canceled) {
+		err = errors.Join(err, fmt.Errorf("group coordinator: %w", coordErr))
+	}
+	return err
+}
+
+// Close releases a broker that was never Run.
+func (b *Broker) Close() error {
+	_ = b.ln.Close()
+	return b.srv.Close()
+}
+
+// checkDataDir creates dir when missing and proves it writable, so that a
+// file in its place or a read-only directory fails up front, named.
+func checkDataDir(dir string) error {
+	if dir == "" {
+		return errors.New("broker: data dir: required")
+	}
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return fmt.Errorf("data dir %s: not a directory", dir)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("data dir %s: %w", dir, err)
+	}
+	probe := filepath.Join(dir, ".sluice-write-probe")
+	f, err := os.Create(probe)
+	if err != nil {
+		return fmt.Errorf("data dir %s is not writable: %w", dir, err)
+	}
+	_ = f.Close()
+	return os.Remove(probe)
+}
+
+// coordinatorProxy lets the server hold the coordinator before it exists.
+type coordinatorProxy struct {
+	mu sync.RWMutex
+	c  *group.Coordinator
+}
+
+func (p *coordinatorProxy) set(c *group.Coordinator) {
+	p.mu.Lock()
+	p.c = c
+	p.mu.Unlock()
+}
+
+func (p *coordinatorProxy) Handle(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	p.mu.RLock()
+	c := p.c
+	p.mu.RUnlock()
+	if c == nil {
+		return nil, errors.New("broker: group coordinator not ready")
+	}
+	return c.Handle(ctx, req)
+}

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/sluicehq/sluice/broker"
+)
+
+// shutdownGrace bounds a graceful stop: CONTRACTS.md promises exit within 20 s.
+const shutdownGrace = 15 * time.Second
+
+func newBrokerCmd(g *globalFlags) *cobra.Command {
+	var (
+		cfg         broker.Config
+		metricsAddr string
+		configs     []string
+	)
+	cmd := &cobra.Command{
+		Use:   "broker --data-dir DIR --listen HOST:PORT",
+		Short: "Run a Kafka-protocol broker",
+		Long: `Runs one Sluice broker: a partitioned, compacted append-only log that speaks the
+Apache Kafka protocol, so Kafka clients and tools work against it unmodified.
+SIGINT/SIGTERM stop it gracefully: in-flight requests are answered and the
+logs flushed. A restart on the same directory serves every acknowledged record
+and every committed group offset.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			kv, err := parseConfigs(configs)
+			if err != nil {
+				return err
+			}
+			log, err := g.logger(os.Stderr)
+			if err != nil {
+				return &usageError{err}
+			}
+			cfg.Configs, cfg.Logger = kv, log
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			cfg.Registerer = reg
+
+			b, err := broker.New(cfg)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			var metricsDone chan error
+			if metricsAddr != "" {
+				srv, err := serveMetrics(metricsAddr, reg)
+				if err != nil {
+					_ = b.Close()
+					return err
+				}
+				metricsDone = make(chan error, 1)
+				go func() { metricsDone <- ignoreClosed(srv.Serve()) }()
+				defer func() {
+					sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+					defer cancel()
+					_ = srv.Shutdown(sctx)
+					<-metricsDone
+				}()
+				log.Info("metrics listening", "addr", srv.Addr())
+			}
+			log.Info("broker starting", "listen", b.Addr(), "data_dir", cfg.DataDir, "node_id", cfg.NodeID)
+			return runUntilStopped(ctx, log, b.Run)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", "./data", "directory for the logs and broker state (created when missing)")
+	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:9092", "address to accept Kafka clients on")
+	f.StringVar(&cfg.AdvertisedListener, "advertised-listener", "", "HOST:PORT clients are told to connect to (default: --listen)")
+	f.Int32Var(&cfg.NodeID, "node-id", 1, "broker id reported in Metadata")
+	f.StringVar(&metricsAddr, "metrics-listen", "", "address for Prometheus /metrics (off when empty)")
+	f.StringArrayVar(&configs, "config", nil, "broker config key=value, as in Kafka's server.properties (repeatable)")
+	return cmd
+}
+
+// runUntilStopped runs fn until ctx (SIGINT/SIGTERM) is done and bounds the
+// graceful stop that follows: fn gets a context that is cancelled on the
+// signal, and must return within shutdownGrace after it.
+func runUntilStopped(ctx context.Context, log *slog.Logger, fn func(context.Context) error) error {
+	done := make(chan error, 1)
+	go func() { done <- fn(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		log.Info("stopping", "grace", shutdownGrace)
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			log.Info("stopped cleanly")
+		}
+		return err
+	case <-time.After(shutdownGrace):
+		return fmt.Errorf("did not stop within %s", shutdownGrace)
+	}
+}
+
+// metricsServer is an HTTP server bound before it serves, so a taken
+// address fails at start.
+type metricsServer struct {
+	*http.Server
+	ln net.Listener
+}
+
+func (m *metricsServer) Addr() string { return m.ln.Addr().String() }
+func (m *metricsServer) Serve() error { return m.Server.Serve(m.ln) }
+
+func serveMetrics(addr string, reg *prometheus.Registry) (*metricsServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listener %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	return &metricsServer{Server: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln}, nil
+}
+
+func ignoreClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
