@@ -124,8 +124,15 @@ func (c *Coordinator) leave(groupID string, leaving []kmsg.LeaveGroupRequestMemb
 			continue
 		}
 		m := g.members[id]
-		c.log.Debug("member left", "group", g.id, "member_id", id)
+		c.log.Info("member left", "group", g.id, "member_id", id, "reason", deref(l.Reason))
 		c.removeMemberAndUpdateLocked(g, m, now, "member left")
 	}
 	return 0, codes
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

@@ -98,6 +98,7 @@ func (c *Coordinator) join(ctx context.Context, req *kmsg.JoinGroupRequest) (joi
 		memberID: req.MemberID, instanceID: instanceID, clientID: clientIDFrom(ctx), clientHost: clientHostFrom(ctx),
 		session: session, rebalance: rebalance, protocolType: req.ProtocolType, protocols: protos,
 		requireKnownID: req.Version >= 4, skipAssignment: req.Version >= 9,
+		reason: deref(req.Reason),
 	}
 	defer c.poke()
 	g.mu.Lock()
@@ -115,7 +116,8 @@ type joinArgs struct {
 	protocolType   string
 	protocols      []protocolPref
 	requireKnownID bool
-	skipAssignment bool // the client understands SkipAssignment (v9+)
+	skipAssignment bool   // the client understands SkipAssignment (v9+)
+	reason         string // v8+: why the client joins, for the logs
 }
 
 func (c *Coordinator) joinLocked(ctx context.Context, g *group, j joinArgs, now time.Time) (joinResult, chan joinResult) {
@@ -249,7 +251,7 @@ func (c *Coordinator) addMemberAndRebalanceLocked(g *group, id string, j joinArg
 	if g.state == StatePreparingRebalance && g.initialDelay {
 		g.newMemberAdded = true
 	}
-	c.maybePrepareRebalanceLocked(g, now, "member joined")
+	c.maybePrepareRebalanceLocked(g, now, "member "+id+" joined; client reason: "+j.reason)
 	c.tryCompleteJoinLocked(g, now)
 	return joinResult{}, wait
 }
@@ -267,7 +269,7 @@ func (c *Coordinator) updateMemberAndRebalanceLocked(g *group, m *member, j join
 	if !m.isNew {
 		m.heartbeatDeadline = now.Add(m.sessionTimeout)
 	}
-	c.maybePrepareRebalanceLocked(g, now, "member rejoined with new metadata")
+	c.maybePrepareRebalanceLocked(g, now, "member "+m.id+" rejoined; client reason: "+j.reason)
 	c.tryCompleteJoinLocked(g, now)
 	return joinResult{}, wait
 }
@@ -387,7 +389,7 @@ func (c *Coordinator) prepareRebalanceLocked(g *group, now time.Time, reason str
 		g.rebalanceDeadline = now.Add(timeout)
 	}
 	c.metrics.rebalances.Inc()
-	c.log.Debug("preparing rebalance", "group", g.id, "generation", g.generation, "reason", reason)
+	c.log.Info("preparing rebalance", "group", g.id, "generation", g.generation, "reason", reason)
 	c.setStateLocked(g, StatePreparingRebalance, now)
 }
 
@@ -458,7 +460,7 @@ func (c *Coordinator) completeJoinLocked(ctx context.Context, g *group, now time
 		g.pendingSync[id] = true
 	}
 	g.syncDeadline = now.Add(g.rebalanceTimeoutLocked())
-	c.log.Debug("join complete", "group", g.id, "generation", g.generation, "protocol", g.protocol,
+	c.log.Info("group stabilized", "group", g.id, "generation", g.generation, "protocol", g.protocol,
 		"leader", g.leader, "members", len(g.members))
 }
 

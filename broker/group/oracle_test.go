@@ -113,7 +113,7 @@ func oracleScript() []oracleStep {
 				j := r.(*kmsg.JoinGroupResponse)
 				s.gen = j.Generation
 				return fmt.Sprintf("%s gen=%d leader=%v members=%d protocol=%v/%v", code(j.ErrorCode), j.Generation,
-					j.LeaderID == s.memberID, len(j.Members), deref(j.ProtocolType), deref(j.Protocol))
+					j.LeaderID == s.memberID, len(j.Members), derefOrNil(j.ProtocolType), derefOrNil(j.Protocol))
 			}},
 		{"join bad session timeout", func(*oracleState) kmsg.Request {
 			return joinReq(9, grp, "", withTimeouts(time.Millisecond, time.Second))
@@ -128,7 +128,7 @@ func oracleScript() []oracleStep {
 			return syncReq(5, grp, s.memberID, s.gen, map[string][]byte{s.memberID: consumerAssignment("t", 0, 1)})
 		}, func(_ *oracleState, r kmsg.Response) string {
 			sr := r.(*kmsg.SyncGroupResponse)
-			return fmt.Sprintf("%s %x %v/%v", code(sr.ErrorCode), sr.MemberAssignment, deref(sr.ProtocolType), deref(sr.Protocol))
+			return fmt.Sprintf("%s %x %v/%v", code(sr.ErrorCode), sr.MemberAssignment, derefOrNil(sr.ProtocolType), derefOrNil(sr.Protocol))
 		}},
 		{"sync again in stable", func(s *oracleState) kmsg.Request { return syncReq(5, grp, s.memberID, s.gen, nil) },
 			func(_ *oracleState, r kmsg.Response) string { return code(syncCode(r)) }},
@@ -247,7 +247,7 @@ func oracleScript() []oracleStep {
 	}
 }
 
-func deref(s *string) string {
+func derefOrNil(s *string) string {
 	if s == nil {
 		return "<nil>"
 	}
