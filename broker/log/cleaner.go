@@ -1,3 +1,545 @@
 package log
 
-func (l *Log) recoverCleanerSwap() (string, error) { return "", nil }
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/vfs"
+)
+
+// Compaction (cleanup.policy compact or compact,delete).
+//
+// A pass cleans the closed segments from the oldest up to the first one
+// younger than min.compaction.lag.ms (by its max timestamp); the active
+// segment is never touched. It runs when the dirty part (segments at or
+// past the cleaner offset) is at least min.cleanable.dirty.ratio of the
+// cleanable bytes. It builds a map key -> latest offset over the cleanable
+// segments, then rewrites each segment keeping, per key, only the record
+// at the latest offset; a latest record that is a tombstone (null value)
+// is dropped once its timestamp is older than delete.retention.ms.
+// Offsets are preserved: a batch keeps its base offset and last offset
+// delta (gaps appear inside and between batches). A batch whose records
+// all survive is copied byte for byte; a filtered batch is rebuilt with
+// the same header fields and codec and a new CRC; a batch left empty is
+// dropped, except the last one of each producer id, kept with zero records
+// so the producer's sequence state survives (as Kafka). Control batches and
+// records without a key are kept.
+//
+// Crash-safe swap, one commit point for the whole pass:
+//
+//  1. write every rewritten segment to B.log.cleaned, fsync it; fsync dir
+//  2. write cleaner.swap listing those bases (tmp, fsync, rename, fsync dir)
+//     <- commit point
+//  3. for each B: remove B.index and B.timeindex, rename B.log.cleaned over
+//     B.log; fsync dir; swap the open files under Log.mu
+//  4. write the new indexes; remove cleaner.swap; fsync dir
+//
+// Recovery (Open): with cleaner.swap present, redo step 3 for each listed
+// B whose .cleaned file still exists (rolled forward: the log reads as
+// after the cleaning); without it, delete every *.cleaned (discarded: the
+// log reads as before). Missing indexes are rebuilt as usual.
+//
+// cleaner.swap format: "SLCS" | version u8 (1) | reserved[3] | count u32 |
+// count x base i64 | crc32c u32 of the preceding bytes.
+
+const swapName = "cleaner.swap"
+
+var swapMagic = [4]byte{'S', 'L', 'C', 'S'}
+
+func encodeSwap(bases []int64) []byte {
+	b := append([]byte(nil), swapMagic[:]...)
+	b = append(b, 1, 0, 0, 0)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(bases)))
+	for _, x := range bases {
+		b = binary.BigEndian.AppendUint64(b, uint64(x))
+	}
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+func decodeSwap(b []byte) ([]int64, error) {
+	if len(b) < 16 || [4]byte(b[:4]) != swapMagic || b[4] != 1 {
+		return nil, errors.New("bad cleaner.swap header")
+	}
+	n := binary.BigEndian.Uint32(b[8:])
+	if uint64(len(b)) != 12+8*uint64(n)+4 {
+		return nil, errors.New("bad cleaner.swap length")
+	}
+	if crc32.Checksum(b[:len(b)-4], castagnoli) != binary.BigEndian.Uint32(b[len(b)-4:]) {
+		return nil, errors.New("cleaner.swap crc mismatch")
+	}
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = int64(binary.BigEndian.Uint64(b[12+8*i:]))
+	}
+	return out, nil
+}
+
+// recoverCleanerSwap rolls an interrupted swap forward (see above).
+func (l *Log) recoverCleanerSwap() (string, error) {
+	p := path.Join(l.dir, swapName)
+	b, err := readWhole(l.fsys, p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", swapName, err)
+	}
+	bases, err := decodeSwap(b)
+	if err != nil {
+		// Written atomically, so this is damage, not a torn write: the
+		// .cleaned files are discarded and the old segments kept.
+		l.logger.Warn("discarding an unreadable compaction swap record", "err", err)
+	}
+	for _, base := range bases {
+		if err := l.swapInFiles(base); err != nil {
+			return "", err
+		}
+	}
+	if err := l.fsys.SyncDir(l.dir); err != nil {
+		return "", err
+	}
+	if err := l.fsys.Remove(p); err != nil {
+		return "", fmt.Errorf("removing %s: %w", swapName, err)
+	}
+	if err := l.fsys.SyncDir(l.dir); err != nil {
+		return "", err
+	}
+	if err != nil {
+		return "discarded", nil
+	}
+	l.logger.Warn("rolled an interrupted compaction forward", "segments", len(bases))
+	return "rolled forward", nil
+}
+
+// swapInFiles replaces B.log with B.log.cleaned (if still there) and drops
+// B's indexes, which are rebuilt from the new file.
+func (l *Log) swapInFiles(base int64) error {
+	cleaned := path.Join(l.dir, segName(base, logSuffix+cleanedSuffix))
+	if _, err := l.fsys.Stat(cleaned); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	for _, suf := range []string{indexSuffix, timeIndexSuffix} {
+		if err := l.fsys.Remove(path.Join(l.dir, segName(base, suf))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("removing index: %w", err)
+		}
+	}
+	if err := l.fsys.Rename(cleaned, path.Join(l.dir, segName(base, logSuffix))); err != nil {
+		return fmt.Errorf("swapping in %s: %w", cleaned, err)
+	}
+	return nil
+}
+
+// CleanStats describes one compaction pass.
+type CleanStats struct {
+	Segments          int   // segments rewritten
+	BytesBefore       int64 // of the rewritten segments
+	BytesAfter        int64
+	RecordsRemoved    int
+	TombstonesRemoved int
+}
+
+// Compact runs one compaction pass if the policy compacts and the dirty
+// ratio allows (see the comment at the top of cleaner.go). It blocks
+// retention, truncation, DeleteRecordsBefore and Close for its duration,
+// appends and reads only for the swap. ctx is checked between segments;
+// a cancelled pass leaves the log as before.
+func (l *Log) Compact(ctx context.Context) (CleanStats, error) {
+	l.maintMu.Lock()
+	defer l.maintMu.Unlock()
+
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return CleanStats{}, ErrClosed
+	}
+	cfg, now, cleanerAt := l.cfg, l.now(), l.cleanerAt
+	closedSegs := append([]*segment(nil), l.segs[:len(l.segs)-1]...)
+	nextBase := make([]int64, len(closedSegs))
+	for i := range closedSegs {
+		nextBase[i] = l.segs[i+1].base
+	}
+	l.mu.RUnlock()
+	if !cfg.compact() {
+		return CleanStats{}, nil
+	}
+	lagLimit := now.Add(-cfg.MinCompactionLagMS).UnixMilli()
+	var segs []*segment
+	var clean, dirty int64
+	for i, s := range closedSegs {
+		if cfg.MinCompactionLagMS > 0 && s.maxTs > lagLimit {
+			break
+		}
+		segs = append(segs, s)
+		if nextBase[i] > cleanerAt {
+			dirty += s.size
+		} else {
+			clean += s.size
+		}
+	}
+	if dirty == 0 || float64(dirty)/float64(clean+dirty) < cfg.MinCleanableDirtyRatio {
+		return CleanStats{}, nil
+	}
+	cleanedTo := nextBase[len(segs)-1]
+
+	latest, lastOfProducer, err := buildOffsetMap(segs)
+	if err != nil {
+		return CleanStats{}, err
+	}
+	tombLimit := now.Add(-cfg.DeleteRetentionMS).UnixMilli()
+	var st CleanStats
+	var changed []*segment
+	var results []scanResult
+	committed := false
+	defer func() { // before the commit point a failure drops the partial output
+		if committed {
+			return
+		}
+		for _, s := range segs {
+			_ = l.fsys.Remove(path.Join(l.dir, segName(s.base, logSuffix+cleanedSuffix)))
+		}
+	}()
+	for _, s := range segs {
+		if err := ctx.Err(); err != nil {
+			return CleanStats{}, err
+		}
+		ch, removed, tombs, r, err := l.cleanSegment(s, latest, lastOfProducer, tombLimit)
+		if err != nil {
+			return CleanStats{}, err
+		}
+		if !ch {
+			continue
+		}
+		changed = append(changed, s)
+		results = append(results, r)
+		st.Segments++
+		st.BytesBefore += s.size
+		st.BytesAfter += r.validSize
+		st.RecordsRemoved += removed
+		st.TombstonesRemoved += tombs
+	}
+	if len(changed) > 0 {
+		if err := l.fsys.SyncDir(l.dir); err != nil {
+			return CleanStats{}, fmt.Errorf("syncing %s: %w", l.dir, err)
+		}
+		bases := make([]int64, len(changed))
+		for i, s := range changed {
+			bases[i] = s.base
+		}
+		// Commit point. A failure inside writeFileAtomic may or may not
+		// have made the record durable, so keep the .cleaned files either
+		// way: recovery decides.
+		committed = true
+		if err := writeFileAtomic(l.fsys, l.dir, path.Join(l.dir, swapName), encodeSwap(bases)); err != nil {
+			l.mu.Lock()
+			l.failed = fmt.Errorf("writing %s: %w", swapName, err)
+			l.mu.Unlock()
+			return CleanStats{}, fmt.Errorf("writing %s: %w", swapName, err)
+		}
+		if err := l.swapIn(changed, results); err != nil {
+			return CleanStats{}, err
+		}
+	}
+	l.mu.Lock()
+	if cleanedTo > l.cleanerAt {
+		l.cleanerAt = cleanedTo
+	}
+	err = l.writeCheckpointLocked()
+	l.mu.Unlock()
+	if err != nil {
+		return st, err
+	}
+	if st.Segments > 0 {
+		l.metrics.CleanerRuns.Inc()
+		l.metrics.CleanerBytesFreed.Add(float64(st.BytesBefore - st.BytesAfter))
+		l.logger.Debug("log compacted", "segments", st.Segments, "bytes_before", st.BytesBefore, "bytes_after", st.BytesAfter,
+			"records_removed", st.RecordsRemoved, "tombstones_removed", st.TombstonesRemoved)
+	}
+	return st, nil
+}
+
+// swapIn performs step 3 and 4 of the swap for committed segments.
+func (l *Log) swapIn(changed []*segment, results []scanResult) error {
+	fail := func(err error) error {
+		// The swap is committed on disk; memory no longer matches. Refuse
+		// further writes; reopening rolls the swap forward.
+		l.mu.Lock()
+		l.failed = err
+		l.mu.Unlock()
+		return err
+	}
+	for _, s := range changed {
+		if err := l.swapInFiles(s.base); err != nil {
+			return fail(err)
+		}
+	}
+	if err := l.fsys.SyncDir(l.dir); err != nil {
+		return fail(err)
+	}
+	files := make([]vfs.File, len(changed))
+	for i, s := range changed {
+		f, err := l.fsys.OpenFile(s.logPath(), os.O_RDWR|os.O_APPEND, 0o644)
+		if err != nil {
+			for _, f := range files[:i] {
+				_ = f.Close()
+			}
+			return fail(fmt.Errorf("opening compacted segment: %w", err))
+		}
+		files[i] = f
+	}
+	l.mu.Lock()
+	for i, s := range changed {
+		r := results[i]
+		_ = s.f.Close()
+		s.f = files[i]
+		s.size = r.validSize
+		s.oidx, s.tidx = r.oidx, r.tidx
+		s.maxTs, s.maxTsOff, s.lastIndexedTs = r.maxTs, r.maxTsOff, r.lastTs
+		if err := s.finalTimeEntry(); err != nil {
+			l.mu.Unlock()
+			return fail(err)
+		}
+	}
+	l.recomputeMaxTsLocked()
+	l.mu.Unlock()
+	// Indexes: written outside mu; maintMu keeps Close and recovery of
+	// this process away, and a crash before they exist rebuilds them.
+	for _, s := range changed {
+		l.mu.RLock()
+		err := s.writeIndexes()
+		l.mu.RUnlock()
+		if err != nil {
+			return fail(err)
+		}
+	}
+	if err := l.fsys.Remove(path.Join(l.dir, swapName)); err != nil {
+		return fail(fmt.Errorf("removing %s: %w", swapName, err))
+	}
+	if err := l.fsys.SyncDir(l.dir); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// buildOffsetMap maps each key to its latest offset, and each producer id
+// to the base offset of its last batch, over segs.
+func buildOffsetMap(segs []*segment) (map[string]int64, map[int64]int64, error) {
+	latest := map[string]int64{}
+	lastOfProducer := map[int64]int64{}
+	for _, s := range segs {
+		err := eachBatch(s, func(h BatchHeader, b []byte) error {
+			if h.ProducerID >= 0 {
+				lastOfProducer[h.ProducerID] = h.BaseOffset
+			}
+			if h.IsControl() {
+				return nil
+			}
+			recs, err := decodeRecords(b, h)
+			if err != nil {
+				return err
+			}
+			for _, r := range recs {
+				if r.Key != nil {
+					latest[string(r.Key)] = h.BaseOffset + int64(r.OffsetDelta)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	return latest, lastOfProducer, nil
+}
+
+// eachBatch calls f for every batch of a closed segment, CRC-checked.
+func eachBatch(s *segment, f func(h BatchHeader, b []byte) error) error {
+	it := batchIter{f: s.f, end: s.size, verify: true}
+	for {
+		pos := it.pos
+		h, b, ok := it.next()
+		if !ok {
+			if it.err != nil {
+				return &CorruptionError{Segment: s.logPath(), Offset: pos, Reason: it.err.Error()}
+			}
+			return nil
+		}
+		if err := f(h, b); err != nil {
+			return &CorruptionError{Segment: s.logPath(), Offset: pos, Reason: err.Error()}
+		}
+	}
+}
+
+// cleanSegment writes the cleaned copy of s to B.log.cleaned (fsynced)
+// unless nothing would change; it returns the scan of the new file.
+func (l *Log) cleanSegment(s *segment, latest map[string]int64, lastOfProducer map[int64]int64, tombLimit int64) (changed bool, removed, tombs int, r scanResult, err error) {
+	var out []byte
+	err = eachBatch(s, func(h BatchHeader, b []byte) error {
+		if h.IsControl() {
+			out = append(out, b...)
+			return nil
+		}
+		recs, err := decodeRecords(b, h)
+		if err != nil {
+			return err
+		}
+		kept := recs[:0:0]
+		for _, rc := range recs {
+			off := h.BaseOffset + int64(rc.OffsetDelta)
+			switch {
+			case rc.Key == nil:
+				kept = append(kept, rc)
+			case latest[string(rc.Key)] != off:
+				removed++
+			case rc.Value == nil && recordTime(h, rc) <= tombLimit:
+				removed++
+				tombs++
+			default:
+				kept = append(kept, rc)
+			}
+		}
+		switch {
+		case len(kept) == len(recs):
+			out = append(out, b...)
+		case len(kept) == 0 && !(h.ProducerID >= 0 && lastOfProducer[h.ProducerID] == h.BaseOffset):
+			// dropped whole
+		default:
+			nb, err := encodeBatch(h, kept)
+			if err != nil {
+				return err
+			}
+			out = append(out, nb...)
+		}
+		return nil
+	})
+	if err != nil || removed == 0 {
+		return false, 0, 0, scanResult{}, err
+	}
+	name := path.Join(l.dir, segName(s.base, logSuffix+cleanedSuffix))
+	f, err := l.fsys.Create(name)
+	if err != nil {
+		return false, 0, 0, scanResult{}, fmt.Errorf("creating %s: %w", name, err)
+	}
+	defer f.Close()
+	if _, err := f.Write(out); err != nil {
+		return false, 0, 0, scanResult{}, fmt.Errorf("writing %s: %w", name, err)
+	}
+	if err := f.Sync(); err != nil {
+		return false, 0, 0, scanResult{}, fmt.Errorf("syncing %s: %w", name, err)
+	}
+	l.mu.RLock()
+	interval := l.cfg.IndexIntervalBytes
+	l.mu.RUnlock()
+	r = scanSegment(f, int64(len(out)), s.base, interval)
+	if r.validSize != int64(len(out)) {
+		return false, 0, 0, scanResult{}, fmt.Errorf("compacted segment %s does not validate: %v", name, r.err)
+	}
+	return true, removed, tombs, r, nil
+}
+
+func recordTime(h BatchHeader, r Record) int64 {
+	if h.Attributes&attrLogAppendTime != 0 {
+		return h.MaxTimestamp
+	}
+	return h.BaseTimestamp + r.TimestampDelta
+}
+
+// Maintain runs one retention pass and one compaction pass.
+func (l *Log) Maintain(ctx context.Context) error {
+	_, err1 := l.ApplyRetention()
+	_, err2 := l.Compact(ctx)
+	return errors.Join(err1, err2)
+}
+
+// CleanerInterval is how often RunCleaner maintains its log.
+const CleanerInterval = 15 * time.Second
+
+// RunCleaner maintains this one log every CleanerInterval until ctx is
+// done (returning nil) or the log is closed (returning ErrClosed). A
+// broker with many logs uses one Cleaner instead.
+func (l *Log) RunCleaner(ctx context.Context) error {
+	t := time.NewTicker(CleanerInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := l.Maintain(ctx); errors.Is(err, ErrClosed) {
+				return err
+			} else if err != nil {
+				l.logger.Warn("log maintenance failed", "err", err)
+			}
+		}
+	}
+}
+
+// Cleaner owns retention and compaction for many logs: one goroutine
+// (the caller's, in Run) visits every registered log each interval. Add
+// and Remove are safe for concurrent use with Run.
+type Cleaner struct {
+	interval time.Duration
+	logger   *slog.Logger
+
+	mu   sync.Mutex
+	logs map[*Log]struct{}
+}
+
+// NewCleaner returns a Cleaner that visits its logs every interval.
+func NewCleaner(interval time.Duration, logger *slog.Logger) *Cleaner {
+	if logger == nil {
+		logger = buildOptions(nil).logger
+	}
+	return &Cleaner{interval: interval, logger: logger, logs: map[*Log]struct{}{}}
+}
+
+// Add registers a log; Remove unregisters it. A closed log is dropped.
+func (c *Cleaner) Add(l *Log) { c.mu.Lock(); c.logs[l] = struct{}{}; c.mu.Unlock() }
+
+// Remove unregisters a log (it may still be in the middle of a pass).
+func (c *Cleaner) Remove(l *Log) { c.mu.Lock(); delete(c.logs, l); c.mu.Unlock() }
+
+// RunOnce maintains every registered log once.
+func (c *Cleaner) RunOnce(ctx context.Context) {
+	c.mu.Lock()
+	logs := make([]*Log, 0, len(c.logs))
+	for l := range c.logs {
+		logs = append(logs, l)
+	}
+	c.mu.Unlock()
+	for _, l := range logs {
+		if ctx.Err() != nil {
+			return
+		}
+		err := l.Maintain(ctx)
+		switch {
+		case errors.Is(err, ErrClosed):
+			c.Remove(l)
+		case err != nil && ctx.Err() == nil:
+			c.logger.Warn("log maintenance failed", "log_dir", l.Dir(), "err", err)
+		}
+	}
+}
+
+// Run maintains the registered logs every interval until ctx is done; it
+// returns nil then. The caller owns the goroutine.
+func (c *Cleaner) Run(ctx context.Context) error {
+	t := time.NewTicker(c.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			c.RunOnce(ctx)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/snappy"
@@ -216,12 +217,11 @@ func decompress(codec int, b []byte) ([]byte, error) {
 	case CodecLZ4:
 		return readLimited(lz4.NewReader(bytes.NewReader(b)))
 	case CodecZstd:
-		zr, err := zstd.NewReader(bytes.NewReader(b), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxDecompressed))
+		dec, err := zstdCodec()
 		if err != nil {
 			return nil, err
 		}
-		defer zr.Close()
-		return readLimited(zr)
+		return dec.d.DecodeAll(b, nil)
 	default:
 		return nil, fmt.Errorf("unknown codec %d", codec)
 	}
@@ -302,18 +302,34 @@ func compress(codec int, b []byte) ([]byte, error) {
 			return nil, err
 		}
 	case CodecZstd:
-		w, err := zstd.NewWriter(&buf, zstd.WithEncoderConcurrency(1))
+		c, err := zstdCodec()
 		if err != nil {
 			return nil, err
 		}
-		if _, err := w.Write(b); err != nil {
-			return nil, err
-		}
-		if err := w.Close(); err != nil {
-			return nil, err
-		}
+		return c.e.EncodeAll(b, nil), nil
 	default:
 		return nil, fmt.Errorf("unknown codec %d", codec)
 	}
 	return buf.Bytes(), nil
 }
+
+// zstd encoders and decoders are expensive to build and safe for
+// concurrent EncodeAll/DecodeAll: build one pair, lazily.
+type zstdPair struct {
+	e *zstd.Encoder
+	d *zstd.Decoder
+}
+
+var zstdOnce = sync.OnceValues(func() (*zstdPair, error) {
+	e, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		return nil, err
+	}
+	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxDecompressed))
+	if err != nil {
+		return nil, err
+	}
+	return &zstdPair{e: e, d: d}, nil
+})
+
+func zstdCodec() (*zstdPair, error) { return zstdOnce() }

@@ -92,6 +92,9 @@ func (l *Log) recover() error {
 		have[n] = true
 		switch {
 		case strings.HasSuffix(n, ".tmp"), strings.HasSuffix(n, cleanedSuffix):
+			if strings.HasSuffix(n, cleanedSuffix) && rep.CleanerSwap == "" {
+				rep.CleanerSwap = "discarded"
+			}
 			if err := l.fsys.Remove(path.Join(l.dir, n)); err != nil {
 				return fmt.Errorf("removing leftover %s: %w", n, err)
 			}

@@ -1,0 +1,252 @@
+package log
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/vfs"
+)
+
+// logRec is one record as a reader sees it.
+type logRec struct {
+	off      int64
+	key, val string
+	null     bool
+}
+
+// records decodes every record of the log from its start.
+func records(t testing.TB, l *Log) []logRec {
+	t.Helper()
+	var out []logRec
+	for _, b := range readAll(t, l, l.StartOffset()) {
+		h, _ := checkBatch(b)
+		recs, err := decodeRecords(b, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			out = append(out, logRec{off: h.BaseOffset + int64(r.OffsetDelta), key: string(r.Key), val: string(r.Value), null: r.Value == nil})
+		}
+	}
+	return out
+}
+
+func compactConfig() Config {
+	c := testConfig()
+	c.CleanupPolicy = PolicyCompact
+	c.SegmentBytes = 600
+	c.MinCleanableDirtyRatio = 0
+	c.DeleteRetentionMS = time.Hour
+	return c
+}
+
+func TestCompact(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		cfg   func(c *Config)
+		codec int
+		// after appending k0..k4 values v0..v19 (4 rounds) plus a tombstone
+		// for k0, advance the clock by this much, then compact.
+		advance  time.Duration
+		wantKeys map[string]string // latest values visible after compaction (k0 tombstone: "<nil>")
+		wantMin  int               // at least this many records removed
+		wantNone bool              // nothing should be cleaned
+	}{
+		{name: "none", codec: CodecNone, wantMin: 10, wantKeys: map[string]string{"k0": "<nil>", "k1": "v16", "k2": "v17", "k3": "v18", "k4": "v19"}},
+		{name: "gzip", codec: CodecGzip, wantMin: 10},
+		{name: "snappy", codec: CodecSnappy, wantMin: 10},
+		{name: "lz4", codec: CodecLZ4, wantMin: 10},
+		{name: "zstd", codec: CodecZstd, wantMin: 10},
+		{name: "tombstone expires", codec: CodecNone, advance: 2 * time.Hour, wantMin: 10,
+			cfg: func(c *Config) { c.MinCompactionLagMS = 0 }},
+		{name: "min compaction lag", codec: CodecNone, cfg: func(c *Config) { c.MinCompactionLagMS = time.Hour }, wantNone: true},
+		{name: "delete policy", codec: CodecNone, cfg: func(c *Config) { c.CleanupPolicy = PolicyDelete }, wantNone: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			clock := newClock()
+			cfg := compactConfig()
+			if tc.cfg != nil {
+				tc.cfg(&cfg)
+			}
+			l := openT(t, vfs.NewMem(), cfg, WithClock(clock.Now))
+			defer l.Close()
+			model := map[string]string{}
+			for i := range 20 {
+				k := fmt.Sprintf("k%d", i%5)
+				v := fmt.Sprintf("v%d", i)
+				appendT(t, l, mkBatch(t, tc.codec, clock.Now().UnixMilli(), rec(k, v), rec("x"+k, v)))
+				model[k], model["x"+k] = v, v
+				clock.Advance(time.Second)
+			}
+			appendT(t, l, mkBatch(t, tc.codec, clock.Now().UnixMilli(), rec("k0", "")))
+			model["k0"] = "<nil>"
+			for range 10 { // push everything above into closed segments
+				appendT(t, l, mkBatch(t, tc.codec, clock.Now().UnixMilli(), rec("pad", "pppppppppppppppppppppppppppppppppppppppp")))
+			}
+			model["pad"] = "pppppppppppppppppppppppppppppppppppppppp"
+			before := records(t, l)
+			end := l.EndOffset()
+			clock.Advance(tc.advance)
+			st, err := l.Compact(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			after := records(t, l)
+			if tc.wantNone {
+				if st.Segments != 0 || len(after) != len(before) {
+					t.Fatalf("cleaned %+v", st)
+				}
+				return
+			}
+			if st.RecordsRemoved < tc.wantMin || len(after) != len(before)-st.RecordsRemoved {
+				t.Fatalf("stats %+v, %d -> %d records", st, len(before), len(after))
+			}
+			if l.EndOffset() != end {
+				t.Fatalf("end offset moved %d -> %d", end, l.EndOffset())
+			}
+			got := map[string]string{}
+			for i, r := range after {
+				if i > 0 && r.off <= after[i-1].off {
+					t.Fatalf("offsets not increasing at %d", i)
+				}
+				if r.null {
+					got[r.key] = "<nil>"
+				} else {
+					got[r.key] = r.val
+				}
+			}
+			if tc.advance > 0 { // the tombstone is gone, and with it k0
+				if _, ok := got["k0"]; ok || st.TombstonesRemoved != 1 {
+					t.Fatalf("expired tombstone kept: %v %+v", got["k0"], st)
+				}
+				got["k0"] = "<nil>"
+			}
+			for k, v := range model {
+				if got[k] != v {
+					t.Fatalf("key %s = %q, want %q", k, got[k], v)
+				}
+			}
+			// Codec kept.
+			for _, b := range readAll(t, l, 0) {
+				if h, _ := checkBatch(b); h.Codec() != tc.codec {
+					t.Fatalf("codec %d, want %d", h.Codec(), tc.codec)
+				}
+			}
+			// Fetch from every offset still works.
+			for off := l.StartOffset(); off < l.EndOffset(); off++ {
+				b, err := l.Read(off, 1)
+				if err != nil || len(b) == 0 {
+					t.Fatalf("Read(%d) = %d bytes, %v", off, len(b), err)
+				}
+				if h, _ := checkBatch(b); h.LastOffset() < off {
+					t.Fatalf("Read(%d) returned batch ending at %d", off, h.LastOffset())
+				}
+			}
+			// A second pass has nothing dirty.
+			if st, err := l.Compact(context.Background()); err != nil || st.Segments != 0 {
+				t.Fatalf("second pass %+v %v", st, err)
+			}
+		})
+	}
+}
+
+func TestCompactDirtyRatio(t *testing.T) {
+	t.Parallel()
+	cfg := compactConfig()
+	l := openT(t, vfs.NewMem(), cfg)
+	defer l.Close()
+	put := func(n int) {
+		for i := range n {
+			appendT(t, l, mkBatch(t, CodecNone, 1, rec(fmt.Sprintf("k%d", i%3), "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv")))
+		}
+	}
+	put(60)
+	if st, err := l.Compact(context.Background()); err != nil || st.Segments == 0 {
+		t.Fatalf("first pass %+v %v", st, err)
+	}
+	put(8) // a little dirty data after a larger clean part
+	cfg.MinCleanableDirtyRatio = 0.9
+	if err := l.SetConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := l.Compact(context.Background()); err != nil || st.Segments != 0 {
+		t.Fatalf("pass below the dirty ratio cleaned %+v %v", st, err)
+	}
+	cfg.MinCleanableDirtyRatio = 0.01
+	if err := l.SetConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := l.Compact(context.Background()); err != nil || st.Segments == 0 {
+		t.Fatalf("pass above the dirty ratio %+v %v", st, err)
+	}
+}
+
+// TestCompactCrashSafe crashes at every file operation of a compaction
+// pass (and with torn unsynced writes) and checks that the reopened log
+// reads exactly as before or exactly as after the cleaning.
+func TestCompactCrashSafe(t *testing.T) {
+	t.Parallel()
+	cfg := compactConfig()
+	clock := newClock()
+	base := vfs.NewCrash(1)
+	l := openT(t, base, cfg, WithClock(clock.Now))
+	for i := range 30 {
+		appendT(t, l, mkBatch(t, i%5, clock.Now().UnixMilli(), rec(fmt.Sprintf("k%d", i%4), fmt.Sprintf("value-%d-xxxxxxxxxxxxxxxxxxxxxxxxxxxxx", i)), rec(fmt.Sprintf("j%d", i%7), "y")))
+	}
+	before := records(t, l)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// run compacts a copy of the log, crashing before operation at.
+	run := func(at int) (*pointFS, []logRec, int) {
+		p := &pointFS{Crash: base.CrashClone(), at: -1}
+		l := openT(t, p, cfg, WithClock(clock.Now))
+		defer l.Close()
+		p.mu.Lock()
+		p.n, p.at = 0, at
+		p.mu.Unlock()
+		if _, err := l.Compact(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p, records(t, l), p.n
+	}
+	_, after, ops := run(-1)
+	if len(after) >= len(before) || ops < 10 {
+		t.Fatalf("compaction did nothing: %d -> %d records, %d ops", len(before), len(after), ops)
+	}
+	for at := 1; at <= ops; at++ {
+		p, _, _ := run(at)
+		if p.snap == nil {
+			t.Fatalf("no snapshot at op %d", at)
+		}
+		l, err := Open(p.snap, "/p", cfg)
+		if err != nil {
+			t.Fatalf("crash at op %d: reopen: %v", at, err)
+		}
+		got := records(t, l)
+		_ = l.Close()
+		if !equalRecs(got, before) && !equalRecs(got, after) {
+			t.Fatalf("crash at op %d of %d: log reads neither as before (%d records) nor as after (%d): %d records",
+				at, ops, len(before), len(after), len(got))
+		}
+	}
+}
+
+func equalRecs(a, b []logRec) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
