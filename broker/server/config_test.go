@@ -213,3 +213,35 @@ func TestAdvertisableHost(t *testing.T) {
 		}
 	}
 }
+
+// TestAlterConfigRefusedByLogChangesNothing: when a partition log refuses
+// a config the topic table accepted, the topic keeps its old config
+// everywhere.
+func TestAlterConfigRefusedByLogChangesNothing(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t)
+	c := dialRaw(t, b.addr)
+	c.createTopic("r", 2, nil)
+	l1 := b.store.get(partitionDir(b.dir, "r", 1))
+	l1.mu.Lock()
+	l1.refuseConfig = kerr.InvalidConfig
+	l1.mu.Unlock()
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, "r"
+	cfg := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	cfg.Name, cfg.Value = "retention.ms", kmsg.StringPtr("5")
+	rr.Configs = append(rr.Configs, cfg)
+	req.Resources = append(req.Resources, rr)
+	resp := c.roundTrip(req, 1).(*kmsg.IncrementalAlterConfigsResponse)
+	if resp.Resources[0].ErrorCode != kerr.InvalidConfig.Code {
+		t.Fatalf("error %d", resp.Resources[0].ErrorCode)
+	}
+	tc, overrides := b.s.configOf(b.s.lookup("r"))
+	if tc.RetentionMS == 5 || len(overrides) != 0 {
+		t.Fatalf("table changed: %+v", overrides)
+	}
+	if got := b.store.get(partitionDir(b.dir, "r", 0)).config(); got.RetentionMS == 5 {
+		t.Fatal("partition 0 kept the refused config")
+	}
+}

@@ -309,3 +309,64 @@ func TestKgoAutoCreate(t *testing.T) {
 		t.Fatal("not created")
 	}
 }
+
+// TestKgoConcurrentProducersOnePartition: several idempotent producers
+// write one partition at once while a consumer long-polls it. Every
+// producer's records arrive once, in its order, and the partition's
+// offsets are contiguous.
+func TestKgoConcurrentProducersOnePartition(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t)
+	ctx := testCtx(t)
+	if _, err := kadm.NewClient(newClient(t, b.addr)).CreateTopic(ctx, 1, 1, nil, "hot"); err != nil {
+		t.Fatal(err)
+	}
+	const producers, each = 6, 300
+	errs := make(chan error, producers*(each+1)) // room for every callback: a failure never blocks a producer
+	for p := range producers {
+		go func() {
+			cl, err := kgo.NewClient(kgo.SeedBrokers(b.addr), kgo.DefaultProduceTopic("hot"), kgo.ProducerLinger(0))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer cl.Close()
+			for i := range each {
+				cl.Produce(ctx, &kgo.Record{Key: []byte(strconv.Itoa(p)), Value: []byte(strconv.Itoa(i))}, func(_ *kgo.Record, err error) {
+					if err != nil {
+						errs <- err
+					}
+				})
+			}
+			errs <- cl.Flush(ctx)
+		}()
+	}
+	cons := newClient(t, b.addr, kgo.ConsumeTopics("hot"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	next := map[string]int{}
+	want := int64(0)
+	for want < producers*each {
+		fs := cons.PollFetches(ctx)
+		if err := fs.Err(); err != nil {
+			t.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Offset != want {
+				t.Fatalf("offset %d, want %d", r.Offset, want)
+			}
+			want++
+			if v, _ := strconv.Atoi(string(r.Value)); v != next[string(r.Key)] {
+				t.Fatalf("producer %s: value %d, want %d", r.Key, v, next[string(r.Key)])
+			}
+			next[string(r.Key)]++
+		})
+	}
+	for flushed := 0; flushed < producers; {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		flushed++ // only Flush sends nil
+	}
+	if end := b.store.get(partitionDir(b.dir, "hot", 0)).EndOffset(); end != producers*each {
+		t.Fatalf("end offset %d", end)
+	}
+}

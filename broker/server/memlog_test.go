@@ -56,14 +56,15 @@ type memLog struct {
 	store *memStore
 	dir   string
 
-	mu       sync.Mutex
-	cfg      TopicConfig
-	batches  []memBatch
-	start    int64
-	end      int64
-	closed   bool
-	appends  int
-	failNext error // returned (once) by the next Append
+	mu           sync.Mutex
+	cfg          TopicConfig
+	batches      []memBatch
+	start        int64
+	end          int64
+	closed       bool
+	appends      int
+	failNext     error // returned (once) by the next Append
+	refuseConfig error // returned by SetConfig while set
 }
 
 var errMemClosed = errors.New("memlog: closed")
@@ -182,6 +183,9 @@ func (l *memLog) DeleteRecordsBefore(offset int64) error {
 func (l *memLog) SetConfig(cfg TopicConfig) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.refuseConfig != nil {
+		return l.refuseConfig
+	}
 	l.cfg = cfg
 	return nil
 }

@@ -364,17 +364,29 @@ func (s *Server) setTopicConfigs(t *topic, configs map[string]string, validateOn
 	if s.topics[t.name] != t {
 		return fmt.Errorf("%w: topic %s", kerr.UnknownTopicOrPartition, t.name)
 	}
+	// Apply to the logs first: a log may refuse what the table accepted,
+	// and then nothing must change (the logs already set are reverted).
 	oldCfg, oldConfigs := t.cfg, t.configs
+	revert := func(applied []*partition) {
+		for _, p := range applied {
+			if err := p.log.SetConfig(oldCfg); err != nil {
+				s.log.Error("reverting a partition's config", "topic", t.name, "partition", p.index, "err", err)
+			}
+		}
+	}
+	for i, p := range t.partitions {
+		if err := p.log.SetConfig(cfg); err != nil {
+			revert(t.partitions[:i])
+			return fmt.Errorf("configuring %s-%d: %w", t.name, p.index, err)
+		}
+	}
 	t.cfg, t.configs = cfg, maps.Clone(configs)
 	if err := s.persistTopicsLocked(); err != nil {
 		t.cfg, t.configs = oldCfg, oldConfigs
+		revert(t.partitions)
 		return err
 	}
-	var errs []error
-	for _, p := range t.partitions {
-		errs = append(errs, p.log.SetConfig(cfg))
-	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // autoCreate creates a topic for Metadata if the broker allows it.
