@@ -67,6 +67,10 @@ var brokerConfigDefs = []brokerConfigDef{
 		validate: validLong(1024, 1<<31-1), doc: "largest request frame accepted; bigger ones close the connection"},
 	{name: "delete.topic.enable", def: "true", typ: typBoolean, validate: validBool,
 		doc: "allow DeleteTopics"},
+	{name: "log.retention.check.interval.ms", def: "300000", typ: typLong, validate: validLong(1, 1<<40),
+		doc: "how often retention runs (the cleaner runs at the smaller of this and log.cleaner.backoff.ms)"},
+	{name: "log.cleaner.backoff.ms", def: "15000", typ: typLong, validate: validLong(1, 1<<40),
+		doc: "how often compaction runs"},
 }
 
 // Defaults fills unset fields.

@@ -43,4 +43,6 @@ type Option func(*Server)
 
 // withLogOpener replaces the partition log implementation. Test seam: the
 // in-memory log in memlog_test.go.
-func withLogOpener(o logOpener) Option { return func(s *Server) { s.openLog = o } }
+func withLogOpener(o logOpener) Option {
+	return func(s *Server) { s.openLog, s.background = o, nil }
+}

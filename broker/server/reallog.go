@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"time"
 
@@ -12,16 +13,30 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// defaultLogOpener opens broker/log logs on the real file system.
-func defaultLogOpener(cfg Config) logOpener {
-	return func(dir string, tc TopicConfig) (partitionLog, error) {
-		l, err := log.Open(vfs.OS{}, dir, toLogConfig(tc), log.WithLogger(cfg.Logger.With("log_dir", dir)))
-		if err != nil {
-			return nil, err
-		}
-		return &diskLog{l: l}, nil
-	}
+// diskStore opens broker/log logs on the real file system and registers
+// them with one log.Cleaner, which applies retention and compaction to
+// every open log each interval (Run, owned by Server.Run).
+type diskStore struct {
+	logger  *slog.Logger
+	cleaner *log.Cleaner
 }
+
+func newDiskStore(cfg Config) *diskStore {
+	interval := time.Duration(min(cfg.brokerInt("log.cleaner.backoff.ms"), cfg.brokerInt("log.retention.check.interval.ms"))) * time.Millisecond
+	return &diskStore{logger: cfg.Logger, cleaner: log.NewCleaner(interval, cfg.Logger.With("component", "cleaner"))}
+}
+
+func (d *diskStore) open(dir string, tc TopicConfig) (partitionLog, error) {
+	l, err := log.Open(vfs.OS{}, dir, toLogConfig(tc), log.WithLogger(d.logger.With("log_dir", dir)))
+	if err != nil {
+		return nil, logErr(err)
+	}
+	d.cleaner.Add(l)
+	return &diskLog{l: l, cleaner: d.cleaner}, nil
+}
+
+// run drives retention and compaction until ctx is done.
+func (d *diskStore) run(ctx context.Context) error { return d.cleaner.Run(ctx) }
 
 // toLogConfig maps a topic's effective config onto the log's. flush.* are
 // not passed: the log's FlushMS 0 makes every Append durable before it
@@ -55,7 +70,10 @@ func millis(ms int64) time.Duration {
 // diskLog adapts *log.Log to partitionLog. It is the one place where the
 // log's sentinel errors become protocol errors (wrapped, so the log's error
 // stays inspectable): kafkaproto.ErrorCode then reads the kerr.
-type diskLog struct{ l *log.Log }
+type diskLog struct {
+	l       *log.Log
+	cleaner *log.Cleaner
+}
 
 var _ partitionLog = (*diskLog)(nil)
 
@@ -116,5 +134,5 @@ func (d *diskLog) DeleteRecordsBefore(offset int64) error {
 
 func (d *diskLog) SetConfig(tc TopicConfig) error { return logErr(d.l.SetConfig(toLogConfig(tc))) }
 func (d *diskLog) Size() int64                    { return d.l.Size() }
-func (d *diskLog) Close() error                   { return d.l.Close() }
-func (d *diskLog) Delete() error                  { return d.l.Delete() }
+func (d *diskLog) Close() error                   { d.cleaner.Remove(d.l); return d.l.Close() }
+func (d *diskLog) Delete() error                  { d.cleaner.Remove(d.l); return d.l.Delete() }

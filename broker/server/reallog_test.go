@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/broker/kafkaproto"
 	"github.com/sluicehq/sluice/broker/log"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -17,9 +18,13 @@ import (
 
 // startDiskBroker runs a Server on broker/log (the default log store) in
 // dir; stop shuts it down and waits for Run.
-func startDiskBroker(t *testing.T, dir string) (addr string, s *Server, stop func()) {
+func startDiskBroker(t *testing.T, dir string, opts ...brokerOpt) (addr string, s *Server, stop func()) {
 	t.Helper()
-	s, err := New(Config{DataDir: dir, Logger: testLogger(t)})
+	cfg := Config{DataDir: dir, Logger: testLogger(t), Configs: map[string]string{}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,5 +148,41 @@ func TestLogErrorMapping(t *testing.T) {
 	}
 	if millis(-1) >= 0 || millis(1<<62) <= 0 {
 		t.Fatal("millis must keep -1 negative and saturate")
+	}
+}
+
+// TestDiskLogCleanerRuns: the server drives the log cleaner, so retention
+// deletes old segments and compaction drops overwritten keys without any
+// client action.
+func TestDiskLogCleanerRuns(t *testing.T) {
+	t.Parallel()
+	addr, s, _ := startDiskBroker(t, t.TempDir(), withBrokerConfig("log.cleaner.backoff.ms", "5"))
+	c := dialRaw(t, addr)
+	if code := c.createTopic("old", 1, map[string]string{"segment.bytes": "1024", "retention.ms": "60000"}); code != 0 {
+		t.Fatalf("create: %d", code)
+	}
+	if code := c.createTopic("comp", 1, map[string]string{"segment.bytes": "1024", "cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.01"}); code != 0 {
+		t.Fatalf("create: %d", code)
+	}
+	hourAgo := time.Now().Add(-time.Hour).UnixMilli()
+	for range 40 {
+		if code, _ := c.produce("old", 0, makeBatch(batchOpts{ts: hourAgo})); code != 0 {
+			t.Fatalf("produce: %d", code)
+		}
+		if code, _ := c.produce("comp", 0, makeBatch(batchOpts{keys: [][]byte{[]byte("same")}})); code != 0 {
+			t.Fatalf("produce: %d", code)
+		}
+	}
+	old := s.partitionOf(s.lookup("old"), 0)
+	waitFor(t, func() bool { return old.log.StartOffset() > 0 })
+	comp := s.partitionOf(s.lookup("comp"), 0)
+	count := func() int {
+		n := 0
+		_ = s.ScanRecords(context.Background(), "comp", 0, func(int64, kafkaproto.Record) error { n++; return nil })
+		return n
+	}
+	waitFor(t, func() bool { return count() < 40 })
+	if end := comp.hw.Load(); end != 40 {
+		t.Fatalf("compaction moved the end offset: %d", end)
 	}
 }

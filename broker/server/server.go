@@ -27,6 +27,9 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	openLog  logOpener
+	// background runs beside the connections for Run's lifetime (the disk
+	// log cleaner); nil with a test log store.
+	background func(context.Context) error
 	groups   GroupCoordinator
 	reg      prometheus.Registerer
 	metrics  *metrics
@@ -83,7 +86,8 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		internal: map[string]bool{},
 		maxFrame: int32(cfg.brokerInt("socket.request.max.bytes")),
 	}
-	s.openLog = defaultLogOpener(cfg)
+	disk := newDiskStore(cfg)
+	s.openLog, s.background = disk.open, disk.run
 	for _, o := range opts {
 		o(s)
 	}
@@ -163,6 +167,13 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 
 	acceptErr := make(chan error, 1)
 	wg.Go(func() { acceptErr <- s.acceptLoop(handlerCtx, ln, &wg) })
+	if s.background != nil {
+		wg.Go(func() {
+			if err := s.background(ctx); err != nil {
+				s.log.Error("background maintenance stopped", "err", err)
+			}
+		})
+	}
 
 	var err error
 	select {
