@@ -24,16 +24,16 @@ const shutdownWriteTimeout = 10 * time.Second
 // Server is a single-node Kafka-protocol broker front end. Build it with
 // New, serve with Run. Safe for concurrent use.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	openLog  logOpener
+	cfg     Config
+	log     *slog.Logger
+	openLog logOpener
 	// background runs beside the connections for Run's lifetime (the disk
 	// log cleaner); nil with a test log store.
 	background func(context.Context) error
-	groups   GroupCoordinator
-	reg      prometheus.Registerer
-	metrics  *metrics
-	maxFrame int32
+	groups     GroupCoordinator
+	reg        prometheus.Registerer
+	metrics    *metrics
+	maxFrame   int32
 
 	// stopping is closed when Run begins shutdown; long polls end early.
 	stopping chan struct{}
