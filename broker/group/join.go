@@ -369,10 +369,7 @@ func (c *Coordinator) prepareRebalanceLocked(g *group, now time.Time, reason str
 	if g.state == StateCompletingRebalance {
 		for _, m := range g.members {
 			m.assignment = nil
-			if m.syncWaiter != nil {
-				m.syncWaiter <- syncResult{errCode: kerr.RebalanceInProgress.Code}
-				m.syncWaiter = nil
-			}
+			answerSync(m, syncResult{errCode: kerr.RebalanceInProgress.Code}, now)
 		}
 	}
 	clear(g.pendingSync)

@@ -110,24 +110,27 @@ func (c *Coordinator) sync(ctx context.Context, req *kmsg.SyncGroupRequest) (syn
 		code := storeErrCode(err)
 		for _, mm := range g.members {
 			mm.assignment = nil
-			if mm.syncWaiter != nil {
-				mm.syncWaiter <- syncResult{errCode: code}
-				mm.syncWaiter = nil
-			}
+			answerSync(mm, syncResult{errCode: code}, now)
 		}
 		c.prepareRebalanceLocked(g, now, "storing the assignment failed")
 		return syncResult{}, wait
 	}
 	for _, mm := range g.members {
-		if mm.syncWaiter != nil {
-			mm.syncWaiter <- g.syncOKLocked(mm)
-			mm.syncWaiter = nil
-			// Its session was on hold while it waited for the leader.
-			mm.heartbeatDeadline = now.Add(mm.sessionTimeout)
-		}
+		answerSync(mm, g.syncOKLocked(mm), now)
 	}
 	c.setStateLocked(g, StateStable, now)
 	return syncResult{}, wait
+}
+
+// answerSync answers m's waiting SyncGroup, if any, and restarts its
+// session, which was on hold while it waited (as Kafka, on success and error).
+func answerSync(m *member, r syncResult, now time.Time) {
+	if m.syncWaiter == nil {
+		return
+	}
+	m.syncWaiter <- r
+	m.syncWaiter = nil
+	m.heartbeatDeadline = now.Add(m.sessionTimeout)
 }
 
 func (g *group) syncOKLocked(m *member) syncResult {
