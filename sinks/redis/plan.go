@@ -41,16 +41,17 @@ type op struct {
 
 // plan turns the records of a batch into ops, in order. Records that are no
 // valid change event become RecordErrors instead.
-func (s *Sink) plan(recs []connectors.Record) ([]op, []connectors.RecordError) {
+// base is the index of recs[0] in the batch.
+func (s *Sink) plan(recs []connectors.Record, base int) ([]op, []connectors.RecordError) {
 	ops := make([]op, 0, len(recs))
 	var bad []connectors.RecordError
 	for i := range recs {
 		o, err := s.planOne(&recs[i])
 		if err != nil {
-			bad = append(bad, connectors.RecordError{Index: i, Err: err})
+			bad = append(bad, connectors.RecordError{Index: base + i, Err: err})
 			continue
 		}
-		o.idx = i
+		o.idx = base + i
 		ops = append(ops, o)
 	}
 	return ops, bad
@@ -64,7 +65,7 @@ func (s *Sink) planOne(r *connectors.Record) (op, error) {
 		}
 		return op{kind: opDel, key: k}, nil
 	}
-	env, ok := scanEnvelope(r.Value)
+	env, ok := scanEnvelope(r.Value, s.names)
 	if !ok {
 		e, err := connectors.DecodeEnvelope(r.Value)
 		if err != nil {
@@ -146,6 +147,13 @@ func hashFields(row connectors.Row) []any {
 func (s *Sink) redisKey(rawKey []byte, table string) (string, error) {
 	if len(rawKey) == 0 {
 		return "", fmt.Errorf("%w: record has no key", ErrRecord)
+	}
+	if s.tmpl == nil && table != "" {
+		buf := make([]byte, 0, len(s.cfg.Pipeline)+len(table)+len(rawKey))
+		buf = append(append(append(append(buf, s.cfg.Pipeline...), ':'), table...), ':')
+		if buf, ok := appendKeyID(buf, rawKey); ok {
+			return string(buf), nil
+		}
 	}
 	key, ok := scanKey(rawKey)
 	if !ok {

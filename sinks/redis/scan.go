@@ -2,6 +2,7 @@ package redis
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
@@ -54,6 +55,13 @@ func (s *scanner) str() (raw []byte, escaped bool) {
 	s.i++
 	start := s.i
 	for s.i < len(s.b) {
+		// Skip 8 plain bytes at a time (no '"', '\\' or control byte).
+		for s.i+8 <= len(s.b) && !special8(binary.LittleEndian.Uint64(s.b[s.i:])) {
+			s.i += 8
+		}
+		if s.i >= len(s.b) {
+			break
+		}
 		c := s.b[s.i]
 		switch {
 		case c == '"':
@@ -95,6 +103,19 @@ func (s *scanner) str() (raw []byte, escaped bool) {
 	}
 	s.bad = true
 	return nil, false
+}
+
+const (
+	lo8 = 0x0101010101010101
+	hi8 = 0x8080808080808080
+)
+
+// special8 reports whether any byte of w is '"', '\\' or below 0x20
+// (SWAR: a byte is zero iff (x-1) & ^x has its high bit set).
+func special8(w uint64) bool {
+	hasZero := func(x uint64) uint64 { return (x - lo8) & ^x & hi8 }
+	less20 := (w - 0x20*lo8) & ^w & hi8
+	return hasZero(w^('"'*lo8))|hasZero(w^('\\'*lo8))|less20 != 0
 }
 
 func isHex(c byte) bool {
@@ -357,7 +378,7 @@ func (s *scanner) typed(k fieldKind) (start, end int, ok bool) {
 
 // scanEnvelope is the fast path of connectors.DecodeEnvelope; see the file
 // comment. ok=false means "ask DecodeEnvelope".
-func scanEnvelope(v []byte) (e scanned, ok bool) {
+func scanEnvelope(v []byte, names map[string]string) (e scanned, ok bool) {
 	s := &scanner{b: v}
 	var seen [2]uint32
 	var opRaw []byte
@@ -405,7 +426,7 @@ func scanEnvelope(v []byte) (e scanned, ok bool) {
 						s.bad = true
 						return
 					}
-					e.table = string(raw)
+					e.table = intern(names, raw)
 				}
 			})
 		default:
@@ -485,4 +506,64 @@ func isPlainASCII(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// intern returns b as a string, from names when it is there: a batch names
+// few tables, so the conversion happens once per name, not per record.
+// names is bounded; beyond 1024 names it only converts.
+func intern(names map[string]string, b []byte) string {
+	if v, ok := names[string(b)]; ok { // the lookup does not allocate
+		return v
+	}
+	s := string(b)
+	if names != nil && len(names) < 1024 {
+		names[s] = s
+	}
+	return s
+}
+
+// appendKeyID appends connectors.KeyID of a record key to dst without
+// building a Row: for keys whose values are integers and plain ASCII
+// strings. ok=false means "take the Row path".
+func appendKeyID(dst, v []byte) ([]byte, bool) {
+	s := &scanner{b: v}
+	n := 0
+	s.object(func(name []byte) {
+		if !isPlainASCII(name) {
+			s.bad = true
+			return
+		}
+		start := s.i
+		kind := s.value(0)
+		if s.bad {
+			return
+		}
+		if n > 0 {
+			dst = append(dst, ':')
+		}
+		n++
+		switch kind {
+		case '0':
+			dst = append(dst, s.b[start:s.i]...)
+		case '"':
+			raw := s.b[start+1 : s.i-1]
+			if !isPlainASCII(raw) {
+				s.bad = true
+				return
+			}
+			for _, c := range raw {
+				if c == ':' || c == '\\' {
+					dst = append(dst, '\\')
+				}
+				dst = append(dst, c)
+			}
+		default:
+			s.bad = true
+		}
+	})
+	s.ws()
+	if s.bad || s.i != len(s.b) || n == 0 {
+		return dst, false
+	}
+	return dst, true
 }

@@ -40,7 +40,7 @@ func FuzzScanEnvelope(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, v []byte) {
-		fast, ok := scanEnvelope(v)
+		fast, ok := scanEnvelope(v, map[string]string{})
 		if !ok {
 			return
 		}
@@ -70,12 +70,12 @@ func TestScanEnvelopeSeeds(t *testing.T) {
 	t.Parallel()
 	// The common shape must take the fast path.
 	for _, s := range envelopeSeeds[:4] {
-		if _, ok := scanEnvelope([]byte(s)); !ok {
+		if _, ok := scanEnvelope([]byte(s), nil); !ok {
 			t.Errorf("fast path refused %s", s)
 		}
 	}
 	for _, s := range envelopeSeeds[4:] {
-		if _, ok := scanEnvelope([]byte(s)); ok {
+		if _, ok := scanEnvelope([]byte(s), nil); ok {
 			t.Errorf("fast path accepted %s", s)
 		}
 	}
@@ -99,6 +99,43 @@ func FuzzScanKey(f *testing.F) {
 		sj, _ := slow.AppendJSON(nil)
 		if !bytes.Equal(fj, sj) || connectors.KeyID(fast) != connectors.KeyID(slow) {
 			t.Fatalf("%q: fast %s (%s), slow %s (%s)", v, fj, connectors.KeyID(fast), sj, connectors.KeyID(slow))
+		}
+	})
+}
+
+func FuzzSpecial8(f *testing.F) {
+	f.Add(uint64(0x2222222222222222))
+	f.Add(uint64(0x4142434445464748))
+	f.Add(uint64(0x1f7f80ff20215c5b))
+	f.Fuzz(func(t *testing.T, w uint64) {
+		want := false
+		for i := range 8 {
+			c := byte(w >> (8 * i))
+			want = want || c == '"' || c == '\\' || c < 0x20
+		}
+		if got := special8(w); got != want {
+			t.Fatalf("special8(%#x) = %v, want %v", w, got, want)
+		}
+	})
+}
+
+// FuzzAppendKeyID checks the default template's key fast path against
+// connectors.KeyID.
+func FuzzAppendKeyID(f *testing.F) {
+	for _, s := range []string{`{"id":42}`, `{"a":"x:y","b":-1}`, `{"a":"x\\y"}`, `{"id":1.5}`, `{"id":"\u0041"}`, `{}`, `{"é":1}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, v []byte) {
+		got, ok := appendKeyID([]byte("p:"), v)
+		if !ok {
+			return
+		}
+		row, err := connectors.ParseRow(v)
+		if err != nil {
+			t.Fatalf("fast path accepted %q, ParseRow: %v", v, err)
+		}
+		if want := "p:" + connectors.KeyID(row); string(got) != want {
+			t.Fatalf("%q: fast %q, KeyID %q", v, got, want)
 		}
 	})
 }

@@ -40,6 +40,7 @@ type Sink struct {
 	// sweep, so a key a Write creates is never deleted as stale.
 	mu      sync.Mutex
 	tables  map[string]struct{} // tables seen (default template: sweep prefixes)
+	names   map[string]string   // interned table names (scan.go)
 	rebuild *rebuildState       // non-nil while a rebuild runs
 	swept   int64               // keys deleted by the last (or running) FinishRebuild
 }
@@ -75,6 +76,7 @@ func New(cfg Config, opts ...Option) (*Sink, error) {
 		metrics: m,
 		tlsCfg:  tc,
 		tables:  map[string]struct{}{},
+		names:   map[string]string{},
 	}
 	for _, t := range cfg.Topics {
 		s.tables[topicTable(t)] = struct{}{}
@@ -195,7 +197,81 @@ func (s *Sink) Write(ctx context.Context, b connectors.Batch) error {
 	if s.client == nil {
 		return ErrNotOpen
 	}
-	ops, bad := s.plan(b.Records)
+	recs := b.Records
+	var (
+		bad     []connectors.RecordError
+		planned [][]op
+		res     execResult
+	)
+	if len(recs) <= chunkSize {
+		ops, rej := s.plan(recs, 0)
+		bad, planned = rej, [][]op{ops}
+		res.rej, res.err = s.execute(ctx, ops)
+	} else {
+		// Decode chunk i+1 while Redis applies chunk i. One executor
+		// applies the chunks in order, each after the previous one was
+		// acknowledged, so per-key order holds.
+		chunks := make(chan []op, 1)
+		done := make(chan execResult, 1)
+		go func() { // owned by this Write: ends when chunks is closed
+			var r execResult
+			for ops := range chunks {
+				if r.err != nil {
+					continue // drain; the batch fails as a whole
+				}
+				var rej []connectors.RecordError
+				rej, r.err = s.execute(ctx, ops)
+				r.rej = append(r.rej, rej...)
+			}
+			done <- r
+		}()
+		for i := 0; i < len(recs); i += chunkSize {
+			ops, rej := s.plan(recs[i:min(i+chunkSize, len(recs))], i)
+			bad = append(bad, rej...)
+			planned = append(planned, ops)
+			chunks <- ops
+		}
+		close(chunks)
+		res = <-done
+	}
+	if res.err != nil {
+		s.metrics.connErrors.Inc()
+		return fmt.Errorf("redis: writing batch of %d: %w", len(recs), res.err)
+	}
+	bad = append(bad, res.rej...)
+	if s.rebuild != nil {
+		for _, ops := range planned {
+			for i := range ops {
+				if ops[i].kind == opSet || ops[i].kind == opHash {
+					s.rebuild.written[ops[i].key] = struct{}{}
+				}
+			}
+		}
+		s.metrics.rebuildWritten.Set(float64(len(s.rebuild.written)))
+	}
+	s.metrics.written.Add(float64(len(recs) - len(bad)))
+	if len(bad) > 0 {
+		s.metrics.rejected.Add(float64(len(bad)))
+		slices.SortFunc(bad, func(a, b connectors.RecordError) int { return a.Index - b.Index })
+		return &connectors.BatchError{Failed: bad}
+	}
+	return nil
+}
+
+// chunkSize is how many records Write decodes before handing them to
+// Redis: large enough to pipeline well, small enough to overlap decoding
+// with Redis' work.
+const chunkSize = 512
+
+type execResult struct {
+	rej []connectors.RecordError
+	err error
+}
+
+// execute applies ops in order: pipelines, split around truncates, which
+// sweep their prefix once everything before them was acknowledged.
+func (s *Sink) execute(ctx context.Context, ops []op) ([]connectors.RecordError, error) {
+	var bad []connectors.RecordError
 	start := 0
 	for i := 0; i <= len(ops); i++ {
 		if i < len(ops) && ops[i].kind != opTruncate {
@@ -203,36 +279,20 @@ func (s *Sink) Write(ctx context.Context, b connectors.Batch) error {
 		}
 		rej, err := s.applyRetry(ctx, ops[start:i])
 		if err != nil {
-			s.metrics.connErrors.Inc()
-			return fmt.Errorf("redis: writing batch of %d: %w", len(b.Records), err)
+			return nil, err
 		}
 		bad = append(bad, rej...)
 		if i < len(ops) {
 			n, err := s.sweep(ctx, ops[i].key, nil, false)
 			if err != nil {
-				s.metrics.connErrors.Inc()
-				return fmt.Errorf("redis: truncating %s*: %w", ops[i].key, err)
+				return nil, fmt.Errorf("truncating %s*: %w", ops[i].key, err)
 			}
 			s.metrics.truncated.Add(float64(n))
 			s.log.Info("truncate applied", "prefix", ops[i].key, "keys_deleted", n)
 		}
 		start = i + 1
 	}
-	if s.rebuild != nil {
-		for i := range ops {
-			if ops[i].kind == opSet || ops[i].kind == opHash {
-				s.rebuild.written[ops[i].key] = struct{}{}
-			}
-		}
-		s.metrics.rebuildWritten.Set(float64(len(s.rebuild.written)))
-	}
-	s.metrics.written.Add(float64(len(b.Records) - len(bad)))
-	if len(bad) > 0 {
-		s.metrics.rejected.Add(float64(len(bad)))
-		slices.SortFunc(bad, func(a, b connectors.RecordError) int { return a.Index - b.Index })
-		return &connectors.BatchError{Failed: bad}
-	}
-	return nil
+	return bad, nil
 }
 
 // applyRetry applies ops, reloading the hash script once if Redis forgot
@@ -305,6 +365,9 @@ func (s *Sink) apply(ctx context.Context, ops []op) ([]connectors.RecordError, e
 // unchanged-TOAST markers: the marked columns come from the key's value as
 // it stands before this op — an earlier op of the same batch, else Redis.
 func (s *Sink) resolveToast(ctx context.Context, ops []op) error {
+	if !slices.ContainsFunc(ops, func(o op) bool { return o.kind == opSet && o.toast != nil }) {
+		return nil // the common case: nothing to merge
+	}
 	need := map[string]*goredis.StringCmd{}
 	touched := map[string]bool{}
 	fetch := false
