@@ -32,6 +32,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"time"
 
 	"github.com/sluicehq/sluice/broker/kafkaproto"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -144,7 +145,7 @@ func (s *Server) produceTo(ctx context.Context, p *partition, cfg TopicConfig, a
 		return appendResult{}, fmt.Errorf("appending to %s-%d: %w", p.topic, p.index, err)
 	}
 	if h.Idempotent() {
-		p.recordLocked(h, res.BaseOffset, res.LastOffset)
+		p.recordLocked(h, res.BaseOffset, res.LastOffset, time.Now().UnixMilli())
 	}
 	s.metrics.producedBytes.Add(float64(len(records)))
 	s.metrics.producedRecords.Add(float64(h.NumRecords))

@@ -267,3 +267,28 @@ func TestProducerSnapshot(t *testing.T) {
 		t.Fatalf("with an ignored snapshot the producer is new: code %d base %d", code, base)
 	}
 }
+
+func TestProducerExpiry(t *testing.T) {
+	t.Parallel()
+	p := &partition{producers: map[int64]*producerState{}, expireMS: 1000}
+	h := kafkaproto.BatchHeader{ProducerID: 1, BaseSequence: 0}
+	p.recordLocked(h, 0, 0, 10_000)
+	h.ProducerID = 2
+	p.recordLocked(h, 1, 1, 10_500)
+	p.expireLocked(11_200) // producer 1 idle 1200 ms, producer 2 700 ms
+	if _, ok := p.producers[1]; ok {
+		t.Fatal("idle producer kept")
+	}
+	if _, ok := p.producers[2]; !ok {
+		t.Fatal("active producer expired")
+	}
+	// Sweeps happen on their own every sweepEvery appends.
+	p.sinceSweep = 0
+	for i := range sweepEvery {
+		h.ProducerID = int64(100 + i)
+		p.recordLocked(h, 0, 0, 20_000+int64(i))
+	}
+	if _, ok := p.producers[2]; ok || len(p.producers) != sweepEvery {
+		t.Fatalf("no sweep: %d producers", len(p.producers))
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/sluicehq/sluice/broker/kafkaproto"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -56,8 +57,28 @@ type batchMeta struct {
 // producerState is one idempotent producer's state on one partition,
 // guarded by partition.appendMu.
 type producerState struct {
-	epoch   int16
-	batches []batchMeta // oldest first, at most maxCachedBatches
+	epoch    int16
+	batches  []batchMeta // oldest first, at most maxCachedBatches
+	lastSeen int64       // unix ms of the last append (rebuilt from the log: the open time)
+}
+
+// sweepEvery is how many idempotent appends pass between sweeps for
+// expired producers.
+const sweepEvery = 1000
+
+// expireLocked forgets producers idle for longer than
+// producer.id.expiration.ms, as Kafka does, so the state of a partition
+// does not grow with every producer that ever wrote to it. A forgotten
+// producer that comes back is treated as unknown (any sequence accepted).
+func (p *partition) expireLocked(now int64) {
+	if p.expireMS <= 0 {
+		return
+	}
+	for id, st := range p.producers {
+		if st.lastSeen < now-p.expireMS {
+			delete(p.producers, id)
+		}
+	}
 }
 
 func (st *producerState) last() *batchMeta {
@@ -106,12 +127,18 @@ func (p *partition) checkSequenceLocked(h kafkaproto.BatchHeader) (*batchMeta, e
 	return nil, nil
 }
 
-// recordLocked remembers an appended idempotent batch.
-func (p *partition) recordLocked(h kafkaproto.BatchHeader, baseOffset, lastOffset int64) {
+// recordLocked remembers an appended idempotent batch, appended at now
+// (unix ms).
+func (p *partition) recordLocked(h kafkaproto.BatchHeader, baseOffset, lastOffset, now int64) {
 	st := p.producers[h.ProducerID]
 	if st == nil || h.ProducerEpoch != st.epoch {
 		st = &producerState{epoch: h.ProducerEpoch}
 		p.producers[h.ProducerID] = st
+	}
+	st.lastSeen = max(st.lastSeen, now)
+	if p.sinceSweep++; p.sinceSweep >= sweepEvery {
+		p.sinceSweep = 0
+		p.expireLocked(now)
 	}
 	if len(st.batches) == maxCachedBatches {
 		copy(st.batches, st.batches[1:])
@@ -135,6 +162,10 @@ func (p *partition) rebuildProducers(logger *slog.Logger) error {
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	off, end := p.log.StartOffset(), p.hw.Load()
+	// A batch records no append time; a producer found in the log counts
+	// as seen now, so a restart never makes live producers expire early
+	// (their create timestamps may be arbitrarily old).
+	openedAt := time.Now().UnixMilli()
 	if snapOff, ok := p.loadSnapshotLocked(end, logger); ok {
 		off = max(off, snapOff)
 	}
@@ -151,7 +182,7 @@ func (p *partition) rebuildProducers(logger *slog.Logger) error {
 				return true // a batch before off (the read starts at the batch holding off)
 			}
 			if h.Idempotent() && h.Attributes&kafkaproto.AttrControl == 0 {
-				p.recordLocked(h, h.BaseOffset, last)
+				p.recordLocked(h, h.BaseOffset, last, openedAt)
 			}
 			next = last + 1
 			return true
@@ -168,13 +199,14 @@ func (p *partition) rebuildProducers(logger *slog.Logger) error {
 		}
 		off = next
 	}
+	p.expireLocked(openedAt)
 	return nil
 }
 
 // Producer state snapshots. At a clean close each partition writes
 //
 //	<data dir>/producer-state/<topic>-<partition>.json
-//	{"version":1,"topic_id":"<32 hex>","offset":N,"producers":[{"id":..,"epoch":..,
+//	{"version":1,"topic_id":"<32 hex>","offset":N,"producers":[{"id":..,"epoch":..,"last_seen":ms,
 //	  "batches":[{"first_seq":..,"last_seq":..,"base_offset":..,"last_offset":..,"max_timestamp":..}]}]}
 //
 // where offset is the high watermark the state covers. On open a snapshot
@@ -193,9 +225,10 @@ type snapshotFile struct {
 }
 
 type snapshotProducer struct {
-	ID      int64           `json:"id"`
-	Epoch   int16           `json:"epoch"`
-	Batches []snapshotBatch `json:"batches"`
+	ID       int64           `json:"id"`
+	Epoch    int16           `json:"epoch"`
+	LastSeen int64           `json:"last_seen"`
+	Batches  []snapshotBatch `json:"batches"`
 }
 
 type snapshotBatch struct {
@@ -225,7 +258,7 @@ func (p *partition) writeSnapshotLocked() error {
 	}
 	f := snapshotFile{Version: stateVersion, TopicID: hex.EncodeToString(p.topicID[:]), Offset: p.hw.Load()}
 	for id, st := range p.producers {
-		sp := snapshotProducer{ID: id, Epoch: st.epoch}
+		sp := snapshotProducer{ID: id, Epoch: st.epoch, LastSeen: st.lastSeen}
 		for _, b := range st.batches {
 			sp.Batches = append(sp.Batches, snapshotBatch{b.firstSeq, b.lastSeq, b.baseOffset, b.lastOffset, b.maxTimestamp})
 		}
@@ -250,7 +283,7 @@ func (p *partition) loadSnapshotLocked(end int64, logger *slog.Logger) (int64, b
 		return 0, false
 	}
 	for _, sp := range f.Producers {
-		st := &producerState{epoch: sp.Epoch}
+		st := &producerState{epoch: sp.Epoch, lastSeen: sp.LastSeen}
 		for _, b := range sp.Batches {
 			st.batches = append(st.batches, batchMeta{b.FirstSeq, b.LastSeq, b.BaseOffset, b.LastOffset, b.MaxTimestamp})
 		}

@@ -45,9 +45,11 @@ type partition struct {
 
 	// appendMu serializes the producer-state check with the Append it
 	// guards, and guards producers and deleted.
-	appendMu  sync.Mutex
-	producers map[int64]*producerState
-	deleted   bool
+	appendMu   sync.Mutex
+	producers  map[int64]*producerState
+	expireMS   int64 // producer.id.expiration.ms
+	sinceSweep int   // idempotent appends since the last expiry sweep
+	deleted    bool
 
 	mu      sync.Mutex             // guards waiters
 	waiters map[chan struct{}]bool // long-polling fetches to wake at the next append
@@ -141,6 +143,7 @@ func (s *Server) openPartition(t *topic, index int32, fresh bool) (*partition, e
 	p := newPartition(t.name, index, dir, l)
 	p.topicID = t.id
 	p.snapshot = snapshotPath(s.cfg.DataDir, t.name, index)
+	p.expireMS = s.cfg.brokerInt("producer.id.expiration.ms")
 	if fresh {
 		_ = os.Remove(p.snapshot) // a stale one of a deleted topic
 	}
