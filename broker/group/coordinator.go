@@ -170,7 +170,11 @@ func (c *Coordinator) tick(ctx context.Context, now time.Time) time.Time {
 	var dead []*group
 	for _, g := range c.snapshot() {
 		g.mu.Lock()
-		d := c.timeoutsLocked(ctx, g, now)
+		if g.dirty || (!g.nextDue.IsZero() && !now.Before(g.nextDue)) {
+			g.nextDue = c.timeoutsLocked(ctx, g, now)
+			g.dirty = false
+		}
+		d := g.nextDue
 		if g.state == StateDead {
 			dead = append(dead, g)
 		}

@@ -121,6 +121,12 @@ type group struct {
 	syncDeadline      time.Time // when members in pendingSync are removed
 
 	offsets map[partitionKey]Offset
+	// dirty and nextDue let Run skip groups with nothing due: nextDue is
+	// the earliest deadline Run computed (zero: none), dirty is set by every
+	// request that may have made a deadline earlier (join, sync, leave).
+	// A deadline that moved later (a heartbeat) only costs a useless visit.
+	dirty   bool
+	nextDue time.Time
 	// metaDeleted is set while loading when the last group record was a
 	// tombstone: a group left with no offsets is then not recreated.
 	metaDeleted bool
@@ -136,6 +142,7 @@ func newGroup(id string, now time.Time) *group {
 		pendingMembers: map[string]time.Time{},
 		pendingSync:    map[string]bool{},
 		offsets:        map[partitionKey]Offset{},
+		dirty:          true,
 	}
 }
 

@@ -98,6 +98,7 @@ func (c *Coordinator) leave(groupID string, leaving []kmsg.LeaveGroupRequestMemb
 	defer c.poke()
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.dirty = true // deadlines may move earlier: Run re-evaluates the group
 	if g.state == StateDead {
 		return kerr.CoordinatorNotAvailable.Code, codes
 	}

@@ -103,6 +103,7 @@ func (c *Coordinator) join(ctx context.Context, req *kmsg.JoinGroupRequest) (joi
 	defer c.poke()
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.dirty = true // deadlines may move earlier: Run re-evaluates the group
 	return c.joinLocked(ctx, g, j, time.Now())
 }
 

@@ -61,6 +61,7 @@ func (c *Coordinator) sync(ctx context.Context, req *kmsg.SyncGroupRequest) (syn
 	defer c.poke()
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.dirty = true // deadlines may move earlier: Run re-evaluates the group
 	now := time.Now()
 	if g.state == StateDead {
 		return fail(kerr.CoordinatorNotAvailable.Code)
