@@ -196,7 +196,8 @@ func TestRebuildSweepsStaleKeys(t *testing.T) {
 }
 
 // TestModel100k: 100,000 keys and 50,000 more changes, in batches of 1000,
-// end equal to the model, in both modes.
+// end equal to the model, in both modes. Under -race (ten times slower) it
+// runs 25,000 keys and 12,500 changes, to keep the package under a minute.
 func TestModel100k(t *testing.T) {
 	t.Parallel()
 	addr, rc := sharedRedis(t)
@@ -205,7 +206,11 @@ func TestModel100k(t *testing.T) {
 			t.Parallel()
 			p := uniq(t)
 			s := openSink(t, Config{Pipeline: p, Name: "s", Addr: addr, Mode: mode})
-			recs, rows := stream(42, p+".public.t", "t", 100_000, 50_000, true)
+			n := 100_000
+			if raceOn {
+				n = 25_000
+			}
+			recs, rows := stream(42, p+".public.t", "t", n, n/2, true)
 			writeAll(t, s, recs, 1000)
 			diffMaps(t, dump(t, rc, p+":"), model(p+":t:", mode, rows))
 			t.Cleanup(func() { // keep the shared Redis small
