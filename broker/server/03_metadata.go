@@ -8,6 +8,8 @@
 // when auto.create.topics.enable is true and the request allows it (always
 // before v4, AllowAutoTopicCreation from v4); otherwise
 // UNKNOWN_TOPIC_OR_PARTITION. A bad name is INVALID_TOPIC_EXCEPTION.
+// __consumer_offsets and __transaction_state are never auto-created: their
+// owning component creates them with its own configs.
 // Internal topics (EnsureInternalTopic) are flagged is_internal.
 // Topic ids are returned from v10, the cluster id from v2. Authorized
 // operations are not computed (left at Kafka's "not requested" value).
@@ -51,7 +53,7 @@ func (s *Server) handleMetadata(ctx context.Context, req *kmsg.MetadataRequest) 
 			}
 		default:
 			t = s.lookup(*rt.Topic)
-			if t == nil && allowCreate {
+			if t == nil && allowCreate && !reservedInternal[*rt.Topic] {
 				t, err = s.autoCreate(*rt.Topic)
 			} else if t == nil {
 				err = kerr.UnknownTopicOrPartition

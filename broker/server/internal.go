@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/sluicehq/sluice/broker/kafkaproto"
@@ -19,9 +20,20 @@ import (
 // partitions and config overrides) and marks it internal. An existing
 // topic keeps its partitions and configs.
 func (s *Server) EnsureInternalTopic(name string, partitions int32, configs map[string]string) error {
-	if s.lookup(name) == nil {
+	if t := s.lookup(name); t == nil {
 		if _, err := s.createTopic(name, partitions, configs, false); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 			return fmt.Errorf("creating internal topic %s: %w", name, err)
+		}
+	} else if _, overrides := s.configOf(t); !containsAll(overrides, configs) {
+		// Created some other way (a client, an older version): the
+		// component's configs (e.g. cleanup.policy=compact) must hold.
+		merged := maps.Clone(overrides)
+		if merged == nil {
+			merged = map[string]string{}
+		}
+		maps.Copy(merged, configs)
+		if err := s.setTopicConfigs(t, merged, false); err != nil {
+			return fmt.Errorf("configuring internal topic %s: %w", name, err)
 		}
 	}
 	s.mu.Lock()
@@ -152,3 +164,16 @@ func (s *Server) Node() (id int32, host string, port int32) {
 	host, port = s.advertised()
 	return s.cfg.NodeID, host, port
 }
+
+func containsAll(have, want map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// reservedInternal are topics only their broker component may create:
+// Metadata never auto-creates them.
+var reservedInternal = map[string]bool{"__consumer_offsets": true, "__transaction_state": true}

@@ -87,3 +87,29 @@ func TestScanRecordsDecompresses(t *testing.T) {
 		t.Fatalf("unknown topic: %v", err)
 	}
 }
+
+// TestInternalTopicNotAutoCreatedAndReconfigured: Metadata does not create
+// __consumer_offsets; one created by a client gets the component's
+// configs when the component ensures it.
+func TestInternalTopicNotAutoCreatedAndReconfigured(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t)
+	ctx := testCtx(t)
+	cl := newClient(t, b.addr, kgo.AllowAutoTopicCreation())
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "__consumer_offsets", Value: []byte("x")}).FirstErr(); err == nil {
+		t.Fatal("produce to a missing __consumer_offsets succeeded")
+	}
+	if b.s.lookup("__consumer_offsets") != nil {
+		t.Fatal("__consumer_offsets auto-created")
+	}
+	c := dialRaw(t, b.addr)
+	if code := c.createTopic("__consumer_offsets", 1, nil); code != 0 {
+		t.Fatalf("explicit create: %d", code)
+	}
+	if err := b.s.EnsureInternalTopic("__consumer_offsets", 1, map[string]string{"cleanup.policy": "compact"}); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, _ := b.s.configOf(b.s.lookup("__consumer_offsets")); !cfg.Compacted() {
+		t.Fatal("ensure did not apply the component's config")
+	}
+}
