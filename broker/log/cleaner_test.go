@@ -196,7 +196,7 @@ func TestCompactCrashSafe(t *testing.T) {
 	base := vfs.NewCrash(1)
 	l := openT(t, base, cfg, WithClock(clock.Now))
 	for i := range 30 {
-		appendT(t, l, mkBatch(t, i%5, clock.Now().UnixMilli(), rec(fmt.Sprintf("k%d", i%4), fmt.Sprintf("value-%d-xxxxxxxxxxxxxxxxxxxxxxxxxxxxx", i)), rec(fmt.Sprintf("j%d", i%7), "y")))
+		appendT(t, l, mkBatch(t, i%3, clock.Now().UnixMilli(), rec(fmt.Sprintf("k%d", i%4), fmt.Sprintf("value-%d-xxxxxxxxxxxxxxxxxxxxxxxxxxxxx", i)), rec(fmt.Sprintf("j%d", i%7), "y")))
 	}
 	before := records(t, l)
 	if err := l.Close(); err != nil {

@@ -215,7 +215,10 @@ func decompress(codec int, b []byte) ([]byte, error) {
 		}
 		return snappyBlock(b)
 	case CodecLZ4:
-		return readLimited(lz4.NewReader(bytes.NewReader(b)))
+		zr := lz4Readers.Get().(*lz4.Reader)
+		defer lz4Readers.Put(zr)
+		zr.Reset(bytes.NewReader(b))
+		return readLimited(zr)
 	case CodecZstd:
 		dec, err := zstdCodec()
 		if err != nil {
@@ -294,7 +297,9 @@ func compress(codec int, b []byte) ([]byte, error) {
 		// A raw snappy block, as franz-go writes; Java reads it too.
 		return snappy.Encode(nil, b), nil
 	case CodecLZ4:
-		w := lz4.NewWriter(&buf)
+		w := lz4Writers.Get().(*lz4.Writer)
+		defer lz4Writers.Put(w)
+		w.Reset(&buf)
 		if _, err := w.Write(b); err != nil {
 			return nil, err
 		}
@@ -333,3 +338,9 @@ var zstdOnce = sync.OnceValues(func() (*zstdPair, error) {
 })
 
 func zstdCodec() (*zstdPair, error) { return zstdOnce() }
+
+// lz4 readers and writers hold large buffers; reuse them.
+var (
+	lz4Readers = sync.Pool{New: func() any { return lz4.NewReader(nil) }}
+	lz4Writers = sync.Pool{New: func() any { return lz4.NewWriter(nil) }}
+)
