@@ -124,12 +124,18 @@ func (s *Server) produceTo(ctx context.Context, p *partition, cfg TopicConfig, a
 	// Stamp the leader epoch; it lies outside the CRC.
 	binary.BigEndian.PutUint32(records[kafkaproto.BatchPartitionLeaderEpochAt:], 0)
 
-	p.appendMu.Lock()
-	defer p.appendMu.Unlock()
+	// life (shared) keeps the log open for the append; only an idempotent
+	// batch takes appendMu, which orders its sequence check with its
+	// Append. Other batches append concurrently, so their fsyncs are
+	// shared (the log's group commit).
+	p.life.RLock()
+	defer p.life.RUnlock()
 	if p.deleted {
 		return appendResult{}, fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, p.topic, p.index)
 	}
 	if h.Idempotent() {
+		p.appendMu.Lock()
+		defer p.appendMu.Unlock()
 		dup, err := p.checkSequenceLocked(h)
 		if err != nil {
 			return appendResult{}, err
@@ -149,9 +155,7 @@ func (s *Server) produceTo(ctx context.Context, p *partition, cfg TopicConfig, a
 	}
 	s.metrics.producedBytes.Add(float64(len(records)))
 	s.metrics.producedRecords.Add(float64(h.NumRecords))
-	if res.LastOffset+1 > p.hw.Load() {
-		p.hw.Store(res.LastOffset + 1)
-	}
+	p.advanceHW(res.LastOffset + 1)
 	p.wake()
 	return res, nil
 }

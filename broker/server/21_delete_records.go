@@ -4,7 +4,7 @@
 // watermark; anything below 0 otherwise, or above the high watermark, is
 // OFFSET_OUT_OF_RANGE. An offset at or below the current start changes
 // nothing. The response carries the new low watermark (log start offset).
-// Runs under the partition's append lock, so it never races an append.
+// Holds the partition's life lock shared, so the log cannot close under it.
 
 package server
 
@@ -46,8 +46,8 @@ func (s *Server) handleDeleteRecords(req *kmsg.DeleteRecordsRequest) kmsg.Respon
 }
 
 func deleteRecords(p *partition, offset int64) (int64, error) {
-	p.appendMu.Lock()
-	defer p.appendMu.Unlock()
+	p.life.RLock()
+	defer p.life.RUnlock()
 	if p.deleted {
 		return -1, kerr.UnknownTopicOrPartition
 	}

@@ -186,3 +186,44 @@ func TestDiskLogCleanerRuns(t *testing.T) {
 		t.Fatalf("compaction moved the end offset: %d", end)
 	}
 }
+
+// TestDiskLogConcurrentPlainProducers: non-idempotent producers append to
+// one partition concurrently (sharing fsyncs); every record is there once
+// and the high watermark ends at the log's end.
+func TestDiskLogConcurrentPlainProducers(t *testing.T) {
+	t.Parallel()
+	addr, s, _ := startDiskBroker(t, t.TempDir())
+	ctx := testCtx(t)
+	if _, err := kadm.NewClient(newClient(t, addr)).CreateTopic(ctx, 1, 1, nil, "plain"); err != nil {
+		t.Fatal(err)
+	}
+	const producers, each = 8, 100
+	var wg sync.WaitGroup
+	errs := make(chan error, producers*each)
+	for range producers {
+		wg.Go(func() {
+			cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("plain"), kgo.DisableIdempotentWrite(),
+				kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer cl.Close()
+			for i := range each {
+				if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	p := s.partitionOf(s.lookup("plain"), 0)
+	if hw, end := p.hw.Load(), p.log.EndOffset(); hw != producers*each || end != hw {
+		t.Fatalf("high watermark %d, log end %d, want %d", hw, end, producers*each)
+	}
+}

@@ -43,13 +43,17 @@ type partition struct {
 	// beyond it.
 	hw atomic.Int64
 
-	// appendMu serializes the producer-state check with the Append it
-	// guards, and guards producers and deleted.
+	// life is held shared by every append and DeleteRecords, and
+	// exclusively to close or delete the log; it guards deleted.
+	life    sync.RWMutex
+	deleted bool
+
+	// appendMu serializes an idempotent batch's producer-state check with
+	// its Append, and guards the producer state.
 	appendMu   sync.Mutex
 	producers  map[int64]*producerState
 	expireMS   int64 // producer.id.expiration.ms
 	sinceSweep int   // idempotent appends since the last expiry sweep
-	deleted    bool
 
 	mu      sync.Mutex             // guards waiters
 	waiters map[chan struct{}]bool // long-polling fetches to wake at the next append
@@ -59,6 +63,19 @@ func newPartition(topicName string, index int32, dir string, l partitionLog) *pa
 	p := &partition{topic: topicName, index: index, dir: dir, log: l, waiters: map[chan struct{}]bool{}, producers: map[int64]*producerState{}}
 	p.hw.Store(l.EndOffset())
 	return p
+}
+
+// advanceHW raises the high watermark to hw if it is higher. Concurrent
+// appends may finish in any order; raising to the largest end is safe
+// because the log's durability is prefix-closed (an fsync covering a
+// write covers every earlier write of the log).
+func (p *partition) advanceHW(hw int64) {
+	for {
+		cur := p.hw.Load()
+		if hw <= cur || p.hw.CompareAndSwap(cur, hw) {
+			return
+		}
+	}
 }
 
 // watch registers w (a channel with a buffer of one) to be signalled at
@@ -298,16 +315,18 @@ func closePartitions(parts []*partition, remove bool) error {
 		if p == nil {
 			continue
 		}
-		p.appendMu.Lock()
+		p.life.Lock()
 		if !p.deleted {
 			p.deleted = true
 			if remove {
 				errs = append(errs, p.log.Delete(), removeSnapshot(p.snapshot))
 			} else {
+				p.appendMu.Lock()
 				errs = append(errs, p.writeSnapshotLocked(), p.log.Close())
+				p.appendMu.Unlock()
 			}
 		}
-		p.appendMu.Unlock()
+		p.life.Unlock()
 		p.wake()
 	}
 	return errors.Join(errs...)
