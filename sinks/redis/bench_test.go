@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/connectors"
 )
@@ -55,6 +57,66 @@ func BenchmarkWrite(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkVsRedisBenchmark alternates, on one redis-server it starts,
+// rounds of the peer
+//
+//	redis-benchmark -h 127.0.0.1 -p PORT -P 64 -t set -d 128 -n 1000000 -q
+//
+// and of the sink writing 500,000 records (string mode, batches of 1000,
+// 100,000 distinct keys, after images of 128 bytes), and reports the median
+// of the per-round ratios, so that load from other processes hits both
+// sides alike. It also reports the ratio to the peer with -r 100000
+// (random keys among 100,000, as the sink writes).
+//
+// Run: go test -run '^$' -bench BenchmarkVsRedisBenchmark -benchtime 1x ./sinks/redis/
+func BenchmarkVsRedisBenchmark(b *testing.B) {
+	srv := startServer(b)
+	s := openSink(b, Config{Pipeline: "bench", Name: "b", Addr: srv.addr()})
+	recs := benchRecords(100_000)
+	ctx := context.Background()
+	peer := func(extra ...string) float64 {
+		args := append([]string{"-h", "127.0.0.1", "-p", strconv.Itoa(srv.port), "-P", "64", "-t", "set",
+			"-d", strconv.Itoa(benchValueSize), "-n", "1000000", "-q"}, extra...)
+		out, err := exec.Command("redis-benchmark", args...).CombinedOutput()
+		if err != nil {
+			b.Fatalf("redis-benchmark: %v\n%s", err, out)
+		}
+		return parseRedisBenchmark(b, string(out))
+	}
+	sink := func() float64 {
+		const n, batch = 500_000, 1000
+		start := time.Now()
+		for i := 0; i < n; i += batch {
+			from := i % len(recs)
+			if err := s.Write(ctx, connectors.Batch{Records: recs[from : from+batch]}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return n / time.Since(start).Seconds()
+	}
+	var ratios, ratiosR, sinks, peers []float64
+	for range b.N {
+		for round := range 3 {
+			p := peer()
+			w := sink()
+			pr := peer("-r", "100000")
+			b.Logf("round %d: redis-benchmark %.0f SET/s, with -r 100000 %.0f SET/s, sink %.0f writes/s", round, p, pr, w)
+			ratios, ratiosR = append(ratios, w/p), append(ratiosR, w/pr)
+			sinks, peers = append(sinks, w), append(peers, p)
+		}
+	}
+	b.ReportMetric(median(sinks), "writes/s")
+	b.ReportMetric(median(peers), "peer_SET/s")
+	b.ReportMetric(median(ratios), "ratio")
+	b.ReportMetric(median(ratiosR), "ratio_vs_r100000")
+}
+
+func median(v []float64) float64 {
+	v = slices.Clone(v)
+	slices.Sort(v)
+	return v[len(v)/2]
 }
 
 func parseRedisBenchmark(b *testing.B, out string) float64 {

@@ -99,6 +99,8 @@
 // # Locks
 //
 // Sink.mu guards the client, the table set and the rebuild record. Write
-// holds it for the whole batch; a sweep holds it per SCAN page. No other
-// lock is taken under it.
+// holds it for the whole batch; a sweep holds it per SCAN page. Lock order
+// mu, then cmu; cmu guards only the client fields, so Check never waits for
+// a Write. Write's executor goroutine (it applies chunk i while chunk i+1
+// is decoded) is owned by Write and ends before Write returns.
 package redis

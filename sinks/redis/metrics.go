@@ -40,8 +40,27 @@ func newMetrics(reg prometheus.Registerer, pipeline, sink string) (*metrics, err
 		return m, nil
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{m.written, m.rejected, m.connErrors, m.rebuildWritten, m.rebuildSwept, m.truncated} {
-		errs = append(errs, reg.Register(c))
-	}
+	// A sink built again for the same pipeline and name (a supervisor
+	// restart) shares the collectors registered the first time.
+	m.written, errs = register(reg, m.written, errs)
+	m.rejected, errs = register(reg, m.rejected, errs)
+	m.connErrors, errs = register(reg, m.connErrors, errs)
+	m.rebuildWritten, errs = register(reg, m.rebuildWritten, errs)
+	m.rebuildSwept, errs = register(reg, m.rebuildSwept, errs)
+	m.truncated, errs = register(reg, m.truncated, errs)
 	return m, errors.Join(errs...)
+}
+
+func register[C prometheus.Collector](reg prometheus.Registerer, c C, errs []error) (C, []error) {
+	err := reg.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, errs
+		}
+	}
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return c, errs
 }

@@ -33,6 +33,9 @@ type Sink struct {
 	metrics *metrics
 	tlsCfg  *tls.Config
 
+	// cmu guards client and cluster for Check, which must not wait for a
+	// running Write; writers of the fields hold mu too (lock order mu, cmu).
+	cmu     sync.Mutex
 	client  goredis.UniversalClient // nil before Open and after Close
 	cluster *goredis.ClusterClient  // set when client is a cluster client
 
@@ -97,11 +100,11 @@ func (s *Sink) Open(ctx context.Context) error {
 		_ = c.Close()
 		return fmt.Errorf("redis: opening: %w", err)
 	}
-	s.client = c
-	s.cluster, _ = c.(*goredis.ClusterClient)
+	cluster, _ := c.(*goredis.ClusterClient)
+	s.setClient(c, cluster)
 	if err := s.loadScripts(ctx); err != nil {
 		_ = c.Close()
-		s.client, s.cluster = nil, nil
+		s.setClient(nil, nil)
 		return fmt.Errorf("redis: opening: %w", err)
 	}
 	s.log.Info("redis sink opened", "addr", s.addrString(), "mode", s.cfg.Mode, "key", s.keyString())
@@ -161,18 +164,25 @@ func (s *Sink) Close(context.Context) error {
 		return nil
 	}
 	err := s.client.Close()
-	s.client, s.cluster = nil, nil
+	s.setClient(nil, nil)
 	if err != nil {
 		return fmt.Errorf("redis: closing: %w", err)
 	}
 	return nil
 }
 
-// Check pings Redis (every master of a cluster).
+func (s *Sink) setClient(c goredis.UniversalClient, cluster *goredis.ClusterClient) {
+	s.cmu.Lock()
+	s.client, s.cluster = c, cluster
+	s.cmu.Unlock()
+}
+
+// Check pings Redis (every master of a cluster); it does not wait for a
+// running Write.
 func (s *Sink) Check(ctx context.Context) error {
-	s.mu.Lock()
+	s.cmu.Lock()
 	c := s.client
-	s.mu.Unlock()
+	s.cmu.Unlock()
 	if c == nil {
 		return ErrNotOpen
 	}

@@ -3,9 +3,12 @@ package redis
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicehq/sluice/connectors"
 )
@@ -254,5 +257,56 @@ func TestTruncate(t *testing.T) {
 	}
 	if err := n.BeginRebuild(context.Background()); !errors.Is(err, ErrNoPrefix) {
 		t.Fatalf("BeginRebuild without prefix = %v, want ErrNoPrefix", err)
+	}
+}
+
+func TestMetricsAndCheck(t *testing.T) {
+	t.Parallel()
+	addr, _ := sharedRedis(t)
+	p := uniq(t)
+	reg := prometheus.NewRegistry()
+	cfg := Config{Pipeline: p, Name: "m", Addr: addr}
+	s1, err := New(cfg, WithRegisterer(reg), WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Built again (a supervisor restart): the collectors are shared.
+	s, err := New(cfg, WithRegisterer(reg))
+	if err != nil {
+		t.Fatalf("second New on one registry: %v", err)
+	}
+	_ = s1
+	ctx := context.Background()
+	if err := s.Check(ctx); !errors.Is(err, ErrNotOpen) {
+		t.Errorf("Check before Open = %v", err)
+	}
+	if err := s.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+	write(t, s, rec(p+".public.t", `{"id":1}`, env("c", "t", "", `{"id":1}`)))
+	_ = s.Write(ctx, connectors.Batch{Records: []connectors.Record{rec(p+".public.t", `{"id":2}`, []byte("x"))}})
+	got := map[string]float64{}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if c := m.GetCounter(); c != nil {
+				got[mf.GetName()] = c.GetValue()
+			}
+		}
+	}
+	if got[metricWritten] != 1 || got[metricRejected] != 1 {
+		t.Errorf("metrics = %v, want 1 written, 1 rejected", got)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, connectors.Batch{}); !errors.Is(err, ErrNotOpen) {
+		t.Errorf("Write after Close = %v", err)
 	}
 }
