@@ -216,3 +216,96 @@ func TestFranzGoConsumerGroup(t *testing.T) {
 		t.Fatal("group still there after delete")
 	}
 }
+
+// TestFranzGoStaticMember: a franz-go consumer with group.instance.id
+// restarts within its session and gets its partitions back without a new
+// generation (KIP-345), through the wire front end.
+func TestFranzGoStaticMember(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cfg := group.DefaultConfig()
+	cfg.InitialRebalanceDelay = 0
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	c := group.New(&group.MemStore{}, group.WithConfig(cfg), group.WithTopics(wireTopics{}),
+		group.WithNode(group.Node{ID: 1, Host: "127.0.0.1", Port: int32(addr.Port)}))
+	cctx, ccancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(cctx) }()
+	defer func() { ccancel(); <-done }()
+	<-c.Loaded()
+	b := startWire(t, c, ln, wirePartitions)
+	defer b.close()
+
+	consumer := func(instance string) func() {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr.String()), kgo.ClientID(instance),
+			kgo.ConsumerGroup("static"), kgo.ConsumeTopics("t"), kgo.InstanceID(instance),
+			kgo.SessionTimeout(20*time.Second), kgo.HeartbeatInterval(200*time.Millisecond),
+			kgo.FetchMaxWait(100*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pctx, pcancel := context.WithCancel(ctx)
+		polled := make(chan struct{})
+		go func() {
+			defer close(polled)
+			for pctx.Err() == nil {
+				cl.PollFetches(pctx)
+			}
+		}()
+		return func() { pcancel(); <-polled; cl.Close() } // static: no LeaveGroup
+	}
+	waitFor := func(what string, cond func(group.Description) bool) group.Description {
+		t.Helper()
+		for {
+			d, err := c.Describe("static")
+			if err == nil && cond(d) {
+				return d
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("waiting for %s: last %+v %v", what, d, err)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	stops := map[string]func(){"a": consumer("a"), "b": consumer("b")}
+	before := waitFor("two static members", func(d group.Description) bool {
+		return d.State == group.StateStable && len(d.Members) == 2 && len(d.Members[0].Partitions) == 1 && len(d.Members[1].Partitions) == 1
+	})
+	// Restart the follower: a restarted static *leader* is told to skip
+	// assignment (KIP-814), and franz-go then rebalances on purpose when its
+	// own plan differs from the stored one, against Kafka too.
+	follower := "a"
+	for _, m := range before.Members {
+		if m.MemberID == before.Leader && m.InstanceID == "a" {
+			follower = "b"
+		}
+	}
+	stops[follower]() // static: it does not leave
+	if d, _ := c.Describe("static"); len(d.Members) != 2 {
+		t.Fatalf("static member left on close: %+v", d)
+	}
+	stops[follower] = consumer(follower)
+	after := waitFor("the follower back with a new member id", func(d group.Description) bool {
+		for _, m := range d.Members {
+			if m.InstanceID == follower {
+				for _, o := range before.Members {
+					if o.InstanceID == follower && o.MemberID != m.MemberID {
+						return d.State == group.StateStable
+					}
+				}
+			}
+		}
+		return false
+	})
+	if after.Generation != before.Generation {
+		t.Fatalf("generation %d -> %d: a static restart rebalanced", before.Generation, after.Generation)
+	}
+	stops["a"]()
+	stops["b"]()
+}
