@@ -113,9 +113,8 @@ const (
 // special8 reports whether any byte of w is '"', '\\' or below 0x20
 // (SWAR: a byte is zero iff (x-1) & ^x has its high bit set).
 func special8(w uint64) bool {
-	hasZero := func(x uint64) uint64 { return (x - lo8) & ^x & hi8 }
-	less20 := (w - 0x20*lo8) & ^w & hi8
-	return hasZero(w^('"'*lo8))|hasZero(w^('\\'*lo8))|less20 != 0
+	q, bs := w^('"'*lo8), w^('\\'*lo8)
+	return ((q-lo8)&^q|(bs-lo8)&^bs|(w-0x20*lo8)&^w)&hi8 != 0
 }
 
 func isHex(c byte) bool {
