@@ -32,6 +32,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/broker/kafkaproto"
@@ -39,7 +40,19 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// handleProduce returns nil for acks=0.
+// produceItem is one partition's part of a produce request.
+type produceItem struct {
+	pr      *kmsg.ProduceResponseTopicPartition
+	p       *partition
+	cfg     TopicConfig
+	records []byte
+	topic   string
+	err     error
+}
+
+// handleProduce returns nil for acks=0. The partitions of one request are
+// appended concurrently (their fsyncs overlap); two entries for the same
+// partition are appended one after the other, in request order.
 func (s *Server) handleProduce(ctx context.Context, rc *reqContext, req *kmsg.ProduceRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	var reqErr error
@@ -49,6 +62,8 @@ func (s *Server) handleProduce(ctx context.Context, rc *reqContext, req *kmsg.Pr
 	case req.Acks != -1 && req.Acks != 0 && req.Acks != 1:
 		reqErr = fmt.Errorf("%w: acks %d", kerr.InvalidRequiredAcks, req.Acks)
 	}
+	var items []*produceItem
+	byPartition := map[*partition][]*produceItem{}
 	for _, rt := range req.Topics {
 		var t *topic
 		var unknown error = kerr.UnknownTopicOrPartition
@@ -59,43 +74,60 @@ func (s *Server) handleProduce(ctx context.Context, rc *reqContext, req *kmsg.Pr
 		}
 		respTopic := kmsg.NewProduceResponseTopic()
 		respTopic.Topic, respTopic.TopicID = rt.Topic, rt.TopicID
-		for _, rp := range rt.Partitions {
-			pr := kmsg.NewProduceResponseTopicPartition()
+		respTopic.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		resp.Topics = append(resp.Topics, respTopic)
+		for i, rp := range rt.Partitions {
+			pr := &resp.Topics[len(resp.Topics)-1].Partitions[i]
+			*pr = kmsg.NewProduceResponseTopicPartition()
 			pr.Partition = rp.Partition
 			pr.BaseOffset, pr.LogAppendTime, pr.LogStartOffset = -1, -1, -1
-			err := reqErr
-			var p *partition
-			if err == nil && t != nil {
-				p = s.partitionOf(t, rp.Partition)
+			it := &produceItem{pr: pr, records: rp.Records, topic: rt.Topic, err: reqErr}
+			items = append(items, it)
+			if it.err == nil && t != nil {
+				it.p = s.partitionOf(t, rp.Partition)
 			}
-			if err == nil && t != nil && s.isInternal(t.name) {
-				err = fmt.Errorf("%w: %s is an internal topic", kerr.InvalidTopicException, t.name)
+			switch {
+			case it.err != nil:
+			case t == nil:
+				it.err = unknown
+			case s.isInternal(t.name):
+				it.err = fmt.Errorf("%w: %s is an internal topic", kerr.InvalidTopicException, t.name)
+			case it.p == nil:
+				it.err = fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, t.name, rp.Partition)
+			default:
+				it.cfg, _ = s.configOf(t)
+				byPartition[it.p] = append(byPartition[it.p], it)
 			}
-			if err == nil && t == nil {
-				err = unknown
-			}
-			if err == nil && p == nil {
-				err = fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, t.name, rp.Partition)
-			}
-			if err == nil {
-				cfg, _ := s.configOf(t)
-				var res appendResult
-				res, err = s.produceTo(ctx, p, cfg, req.Acks, rp.Records)
-				if err == nil {
-					pr.BaseOffset = res.BaseOffset
-					pr.LogAppendTime = res.LogAppendTime
-				}
-				pr.LogStartOffset = p.log.StartOffset()
-			}
-			if err != nil {
-				pr.ErrorCode = kafkaproto.ErrorCode(err)
-				pr.ErrorMessage = kafkaproto.ErrorMessage(err)
-				s.metrics.produceRefused.WithLabelValues(codeName(pr.ErrorCode)).Inc()
-				rc.log.Debug("produce refused", "topic", rt.Topic, "partition", rp.Partition, "err", err)
-			}
-			respTopic.Partitions = append(respTopic.Partitions, pr)
 		}
-		resp.Topics = append(resp.Topics, respTopic)
+	}
+	appendAll := func(its []*produceItem) {
+		for _, it := range its {
+			res, err := s.produceTo(ctx, it.p, it.cfg, req.Acks, it.records)
+			if err == nil {
+				it.pr.BaseOffset, it.pr.LogAppendTime = res.BaseOffset, res.LogAppendTime
+			}
+			it.pr.LogStartOffset = it.p.log.StartOffset()
+			it.err = err
+		}
+	}
+	if len(byPartition) == 1 {
+		for _, its := range byPartition {
+			appendAll(its)
+		}
+	} else {
+		var wg sync.WaitGroup // owns one goroutine per partition; all end before the response
+		for _, its := range byPartition {
+			wg.Go(func() { appendAll(its) })
+		}
+		wg.Wait()
+	}
+	for _, it := range items {
+		if it.err != nil {
+			it.pr.ErrorCode = kafkaproto.ErrorCode(it.err)
+			it.pr.ErrorMessage = kafkaproto.ErrorMessage(it.err)
+			s.metrics.produceRefused.WithLabelValues(codeName(it.pr.ErrorCode)).Inc()
+			rc.log.Debug("produce refused", "topic", it.topic, "partition", it.pr.Partition, "err", it.err)
+		}
 	}
 	if req.Acks == 0 {
 		return nil

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/binary"
+	"fmt"
 	"testing"
 
 	"github.com/sluicehq/sluice/broker/kafkaproto"
@@ -290,5 +291,42 @@ func TestProducerExpiry(t *testing.T) {
 	}
 	if _, ok := p.producers[2]; ok || len(p.producers) != sweepEvery {
 		t.Fatalf("no sweep: %d producers", len(p.producers))
+	}
+}
+
+// TestProduceManyPartitionsOneRequest: partitions of one request append
+// concurrently, a partition named twice appends in request order, and the
+// response keeps the request's shape.
+func TestProduceManyPartitionsOneRequest(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t)
+	c := dialRaw(t, b.addr)
+	c.createTopic("m1", 3, nil)
+	c.createTopic("m2", 1, nil)
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks = -1
+	add := func(topic string, parts ...int32) {
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = topic
+		for _, p := range parts {
+			rp := kmsg.NewProduceRequestTopicPartition()
+			rp.Partition, rp.Records = p, makeBatch(batchOpts{})
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+	}
+	add("m1", 0, 1, 2, 1, 9)
+	add("nope", 0)
+	add("m2", 0)
+	resp := c.roundTrip(req, 9).(*kmsg.ProduceResponse)
+	var got []string
+	for _, rt := range resp.Topics {
+		for _, p := range rt.Partitions {
+			got = append(got, fmt.Sprintf("%s/%d:%d@%d", rt.Topic, p.Partition, p.ErrorCode, p.BaseOffset))
+		}
+	}
+	want := "[m1/0:0@0 m1/1:0@0 m1/2:0@0 m1/1:0@1 m1/9:3@-1 nope/0:3@-1 m2/0:0@0]"
+	if fmt.Sprint(got) != want {
+		t.Fatalf("got  %v\nwant %s", got, want)
 	}
 }
