@@ -193,6 +193,7 @@ type server struct {
 	dir  string
 	args []string
 	cmd  *exec.Cmd
+	opts *goredis.Options // how start pings it; nil = plain TCP, no auth
 }
 
 // freePort returns a port free now (and port+10000 too, for cluster buses).
@@ -221,12 +222,23 @@ func freePort(t testing.TB) int {
 // arguments are appended. It is killed at cleanup.
 func startServer(t testing.TB, extra ...string) *server {
 	t.Helper()
+	return startServerOpts(t, nil, extra...)
+}
+
+// startServerOpts is startServer pinging with opts (its Addr is filled in).
+func startServerOpts(t testing.TB, opts *goredis.Options, extra ...string) *server {
+	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatalf("redis-server not found (apt-get install redis-server): %v", err)
 	}
-	s := &server{t: t, port: freePort(t), dir: t.TempDir()}
+	s := &server{t: t, port: freePort(t), dir: t.TempDir(), opts: opts}
 	s.args = append([]string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--dir", s.dir,
 		"--save", "", "--daemonize", "no", "--logfile", filepath.Join(s.dir, "redis.log")}, extra...)
+	for i, a := range s.args {
+		if a == "{port}" { // lets extra arguments name the chosen port
+			s.args[i] = strconv.Itoa(s.port)
+		}
+	}
 	s.start()
 	t.Cleanup(s.kill)
 	return s
@@ -241,7 +253,12 @@ func (s *server) start() {
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("starting redis-server: %v", err)
 	}
-	c := goredis.NewClient(&goredis.Options{Addr: s.addr(), DisableIdentity: true, MaxRetries: -1})
+	o := goredis.Options{DisableIdentity: true}
+	if s.opts != nil {
+		o = *s.opts
+	}
+	o.Addr, o.MaxRetries = s.addr(), -1
+	c := goredis.NewClient(&o)
 	defer c.Close()
 	for i := 0; ; i++ {
 		if err := c.Ping(context.Background()).Err(); err == nil {
