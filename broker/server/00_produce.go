@@ -157,8 +157,8 @@ func (s *Server) produceTo(ctx context.Context, p *partition, cfg TopicConfig, a
 	binary.BigEndian.PutUint32(records[kafkaproto.BatchPartitionLeaderEpochAt:], 0)
 
 	// life (shared) keeps the log open for the append; only an idempotent
-	// batch takes appendMu, which orders its sequence check with its
-	// Append. Other batches append concurrently, so their fsyncs are
+	// batch takes its producer's lock, which orders its sequence check with
+	// its Append. Everything else appends concurrently, so fsyncs are
 	// shared (the log's group commit).
 	p.life.RLock()
 	defer p.life.RUnlock()
@@ -166,9 +166,13 @@ func (s *Server) produceTo(ctx context.Context, p *partition, cfg TopicConfig, a
 		return appendResult{}, fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, p.topic, p.index)
 	}
 	if h.Idempotent() {
+		// One producer's batches check, append and record one at a time;
+		// different producers proceed concurrently.
+		unlock := p.lockProducer(h.ProducerID)
+		defer unlock()
 		p.appendMu.Lock()
-		defer p.appendMu.Unlock()
 		dup, err := p.checkSequenceLocked(h)
+		p.appendMu.Unlock()
 		if err != nil {
 			return appendResult{}, err
 		}
@@ -183,7 +187,9 @@ func (s *Server) produceTo(ctx context.Context, p *partition, cfg TopicConfig, a
 		return appendResult{}, fmt.Errorf("appending to %s-%d: %w", p.topic, p.index, err)
 	}
 	if h.Idempotent() {
+		p.appendMu.Lock()
 		p.recordLocked(h, res.BaseOffset, res.LastOffset, time.Now().UnixMilli())
+		p.appendMu.Unlock()
 	}
 	s.metrics.producedBytes.Add(float64(len(records)))
 	s.metrics.producedRecords.Add(float64(h.NumRecords))

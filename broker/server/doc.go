@@ -15,14 +15,15 @@
 //     order, so an idempotent producer's pipelined batches reach the log in
 //     sequence order. Invariant: the produce response is sent only after
 //     the log returned from Append, i.e. after the batch is durable.
-//   - An idempotent batch's producer-state check and its Append happen
-//     under the partition's append lock, so a sequence number is checked
-//     against the state the log really has. Other batches append
-//     concurrently (sharing fsyncs).
+//   - An idempotent batch's producer-state check, its Append and the state
+//     update happen under its producer's lock on the partition, so a
+//     sequence number is checked against the state the log really has.
+//     Other producers and non-idempotent batches append concurrently
+//     (sharing fsyncs).
 //   - The high watermark only rises, after Append returned; reads never
 //     serve beyond it.
 //
-// Lock order (outer to inner): Server.mu -> partition.life ->
-// partition.appendMu -> partition.mu. No lock is held while waiting on the
+// Lock order (outer to inner): Server.mu -> partition.life -> a producer's
+// lock -> partition.appendMu -> partition.mu. No lock is held while waiting on the
 // network. See DESIGN.md for the file map.
 package server

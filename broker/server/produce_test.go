@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/binary"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/sluicehq/sluice/broker/kafkaproto"
@@ -328,5 +329,40 @@ func TestProduceManyPartitionsOneRequest(t *testing.T) {
 	want := "[m1/0:0@0 m1/1:0@0 m1/2:0@0 m1/1:0@1 m1/9:3@-1 nope/0:3@-1 m2/0:0@0]"
 	if fmt.Sprint(got) != want {
 		t.Fatalf("got  %v\nwant %s", got, want)
+	}
+}
+
+// TestConcurrentDuplicatesWrittenOnce: the same idempotent batch sent at
+// once on many connections (a producer retrying on new connections) is
+// written once; every answer carries its offset.
+func TestConcurrentDuplicatesWrittenOnce(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t)
+	c := dialRaw(t, b.addr)
+	c.createTopic("dup", 1, nil)
+	c.produce("dup", 0, makeBatch(batchOpts{})) // offset 0: someone else's record
+	const conns = 10
+	type result struct {
+		code int16
+		base int64
+	}
+	results := make(chan result, conns)
+	var wg sync.WaitGroup
+	for range conns {
+		cc := dialRaw(t, b.addr)
+		wg.Go(func() {
+			code, base := cc.produce("dup", 0, makeBatch(batchOpts{pid: 77, seq: 0, keys: [][]byte{[]byte("a"), []byte("b")}}))
+			results <- result{code, base}
+		})
+	}
+	wg.Wait()
+	close(results)
+	for r := range results {
+		if r.code != 0 || r.base != 1 {
+			t.Fatalf("answer %+v, want offset 1", r)
+		}
+	}
+	if end := b.store.get(partitionDir(b.dir, "dup", 0)).EndOffset(); end != 3 {
+		t.Fatalf("log end %d, want 3 (the batch written once)", end)
 	}
 }

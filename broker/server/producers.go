@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/broker/kafkaproto"
@@ -52,6 +53,36 @@ type batchMeta struct {
 	firstSeq, lastSeq      int32
 	baseOffset, lastOffset int64
 	maxTimestamp           int64
+}
+
+// producerLock serializes one producer's appends on one partition; the
+// entry lives while some append holds or waits for it.
+type producerLock struct {
+	mu   sync.Mutex
+	refs int // guarded by partition.appendMu
+}
+
+// lockProducer takes the producer's append lock on this partition and
+// returns its release. The lock is outside appendMu (held across the
+// Append); appendMu only guards the lock table.
+func (p *partition) lockProducer(id int64) (unlock func()) {
+	p.appendMu.Lock()
+	l := p.producerLocks[id]
+	if l == nil {
+		l = &producerLock{}
+		p.producerLocks[id] = l
+	}
+	l.refs++
+	p.appendMu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		p.appendMu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(p.producerLocks, id)
+		}
+		p.appendMu.Unlock()
+	}
 }
 
 // producerState is one idempotent producer's state on one partition,

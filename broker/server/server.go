@@ -39,7 +39,7 @@ type Server struct {
 	stopping chan struct{}
 	stopOnce sync.Once
 
-	mu        sync.RWMutex // guards the fields below; lock order: mu -> partition.life -> partition.appendMu -> partition.mu
+	mu        sync.RWMutex // guards the fields below; lock order: mu -> partition.life -> producer lock -> partition.appendMu -> partition.mu
 	topics    map[string]*topic
 	topicIDs  map[[16]byte]*topic
 	meta      metaFile

@@ -48,19 +48,21 @@ type partition struct {
 	life    sync.RWMutex
 	deleted bool
 
-	// appendMu serializes an idempotent batch's producer-state check with
-	// its Append, and guards the producer state.
-	appendMu   sync.Mutex
-	producers  map[int64]*producerState
-	expireMS   int64 // producer.id.expiration.ms
-	sinceSweep int   // idempotent appends since the last expiry sweep
+	// appendMu guards the producer state and the producer lock table
+	// (held briefly, never across an Append); a producer's lock
+	// (lockProducer) orders its batches' check, Append and record.
+	appendMu      sync.Mutex
+	producers     map[int64]*producerState
+	producerLocks map[int64]*producerLock
+	expireMS      int64 // producer.id.expiration.ms
+	sinceSweep    int   // idempotent appends since the last expiry sweep
 
 	mu      sync.Mutex             // guards waiters
 	waiters map[chan struct{}]bool // long-polling fetches to wake at the next append
 }
 
 func newPartition(topicName string, index int32, dir string, l partitionLog) *partition {
-	p := &partition{topic: topicName, index: index, dir: dir, log: l, waiters: map[chan struct{}]bool{}, producers: map[int64]*producerState{}}
+	p := &partition{topic: topicName, index: index, dir: dir, log: l, waiters: map[chan struct{}]bool{}, producers: map[int64]*producerState{}, producerLocks: map[int64]*producerLock{}}
 	p.hw.Store(l.EndOffset())
 	return p
 }
