@@ -92,7 +92,10 @@
 // is filtered and deleted under the write lock, so a concurrent Write never
 // loses a key to the sweep. The record of written keys lives in memory
 // (about the key's length plus ~50 bytes per key); a process restart during
-// a rebuild loses it, and the rebuild must be started again.
+// a rebuild loses it, and the rebuild must be started again. The record is
+// per sink instance: a rebuild assumes one member in the sink's consumer
+// group, since with several members each would sweep the keys the others'
+// replays wrote.
 // RebuildProgress and the metrics sluice_sink_redis_rebuild_keys_written
 // and sluice_sink_redis_rebuild_keys_swept_total expose the progress.
 //
