@@ -58,7 +58,7 @@ Redis caches in step with them.`,
 
 	root.AddCommand(newVersionCmd())
 	root.AddCommand(newTopicCmd(), newGroupCmd(), newBenchCmd(), newBrokerCmd(&g))
-	root.AddCommand(newStatusCmd(), newSinkCmd())
+	root.AddCommand(newRunCmd(&g), newStatusCmd(), newSinkCmd())
 	return root
 }
 
