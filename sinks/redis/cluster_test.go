@@ -35,7 +35,7 @@ func startCluster(t *testing.T) []string {
 			if strings.Contains(info, "cluster_state:ok") {
 				break
 			}
-			if i == 400 {
+			if i == 1200 {
 				t.Fatalf("cluster node %s not ok: %s", a, info)
 			}
 			time.Sleep(25 * time.Millisecond)

@@ -263,7 +263,7 @@ func (s *server) start() {
 	for i := 0; ; i++ {
 		if err := c.Ping(context.Background()).Err(); err == nil {
 			return
-		} else if i == 200 {
+		} else if i == 800 {
 			log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
 			s.t.Fatalf("redis-server on %s not answering: %v\n%s", s.addr(), err, log)
 		}
