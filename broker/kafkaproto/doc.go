@@ -1,8 +1,10 @@
 // Package kafkaproto is the Kafka wire protocol layer of the Sluice broker:
 // size-capped framing, request header parsing, decoding request bodies into
 // kmsg types, encoding responses with the right header version, the table of
-// API versions the broker advertises, the v2 record batch header, and the one
-// mapping from Go errors to Kafka error codes.
+// API versions the broker advertises, the v2 record batch header (parse,
+// CRC check, split), building and walking uncompressed records for the
+// broker's internal topics, and the one mapping from Go errors to Kafka
+// error codes.
 //
 // It is pure code: no goroutines, no I/O beyond the io.Reader handed to a
 // FrameReader, no global mutable state.

@@ -17,7 +17,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 
 	"github.com/sluicehq/sluice/broker/kafkaproto"
@@ -25,8 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func (s *Server) handleMetadata(ctx context.Context, req *kmsg.MetadataRequest) kmsg.Response {
-	_ = ctx
+func (s *Server) handleMetadata(req *kmsg.MetadataRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	host, port := s.advertised()
 	b := kmsg.NewMetadataResponseBroker()

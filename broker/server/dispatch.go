@@ -15,7 +15,7 @@ func (s *Server) handle(ctx context.Context, rc *reqContext, req kmsg.Request) (
 	case *kmsg.ApiVersionsRequest:
 		return s.handleAPIVersions(r), nil
 	case *kmsg.MetadataRequest:
-		return s.handleMetadata(ctx, r), nil
+		return s.handleMetadata(r), nil
 	case *kmsg.ProduceRequest:
 		return s.handleProduce(ctx, rc, r), nil
 	case *kmsg.FetchRequest:
