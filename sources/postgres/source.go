@@ -195,7 +195,7 @@ func (s *Source) Open(ctx context.Context, from connectors.Position) (err error)
 			s.q.fail(err)
 		}
 	}()
-	if s.cfg.SlotCheckInterval > 0 && needSlot {
+	if needSlot {
 		s.wg.Add(1)
 		go func() { // owned by s.wg; exits on Close
 			defer s.wg.Done()
@@ -265,15 +265,29 @@ func (s *Source) Close(_ context.Context) error {
 	return nil
 }
 
-// monitor exports the WAL the slot retains and warns over the threshold.
+// monitor exports the WAL the slot retains, warns over the threshold, and
+// writes heartbeats when configured.
 func (s *Source) monitor(ctx context.Context) {
 	t := time.NewTicker(s.cfg.SlotCheckInterval)
 	defer t.Stop()
+	var hb <-chan time.Time
+	if s.cfg.HeartbeatInterval > 0 {
+		h := time.NewTicker(s.cfg.HeartbeatInterval)
+		defer h.Stop()
+		hb = h.C
+	}
 	warned := time.Time{}
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-hb:
+			// Non-transactional, so it is WAL without a transaction: the
+			// walsender's keepalives move past it and the slot can advance.
+			if _, err := s.pool.Exec(ctx, "SELECT pg_logical_emit_message(false, 'sluice_heartbeat', '')"); err != nil && ctx.Err() == nil {
+				s.log.Debug("heartbeat failed", "err", err)
+			}
+			continue
 		case <-t.C:
 		}
 		n, err := s.retainedWAL(ctx)
