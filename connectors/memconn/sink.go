@@ -61,6 +61,13 @@ func (s *Store) Log() []Write {
 	return append([]Write(nil), s.log...)
 }
 
+// Writes returns how many records were applied so far.
+func (s *Store) Writes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.log)
+}
+
 // SetDown makes every Write fail with err (nil: the target is back).
 func (s *Store) SetDown(err error) {
 	s.mu.Lock()
