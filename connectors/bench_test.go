@@ -99,4 +99,3 @@ func benchRecords(n int) []connectors.Record {
 	}
 	return out
 }
-
