@@ -10,6 +10,7 @@
 // TRANSACTIONAL_ID_AUTHORIZATION_FAILED (non-retriable: transactions are
 // not supported yet). In every error case
 // nothing is written. acks must be -1, 0 or 1 (else INVALID_REQUIRED_ACKS);
+// with acks=0 a failure closes the connection (Kafka's only signal then);
 // acks=-1 with min.insync.replicas above 1 is NOT_ENOUGH_REPLICAS on a
 // single node. acks=0 gets no response at all (the connection drops it).
 //
@@ -50,7 +51,8 @@ type produceItem struct {
 	err     error
 }
 
-// handleProduce returns nil for acks=0. The partitions of one request are
+// handleProduce returns nil for acks=0 (and then closes the connection
+// through rc.closeAfter if a partition failed). The partitions of one request are
 // appended concurrently (their fsyncs overlap); two entries for the same
 // partition are appended one after the other, in request order.
 func (s *Server) handleProduce(ctx context.Context, rc *reqContext, req *kmsg.ProduceRequest) kmsg.Response {
@@ -121,6 +123,9 @@ func (s *Server) handleProduce(ctx context.Context, rc *reqContext, req *kmsg.Pr
 		}
 		wg.Wait()
 	}
+	if req.Acks == 0 && produceFailed(items) && rc.closeAfter != nil {
+		rc.closeAfter()
+	}
 	for _, it := range items {
 		if it.err != nil {
 			it.pr.ErrorCode = kafkaproto.ErrorCode(it.err)
@@ -133,6 +138,18 @@ func (s *Server) handleProduce(ctx context.Context, rc *reqContext, req *kmsg.Pr
 		return nil
 	}
 	return resp
+}
+
+// produceFailed reports whether any partition of a produce failed; with
+// acks=0 the connection is then closed, as Kafka does, since the client
+// gets no response that would tell it to refresh its metadata.
+func produceFailed(items []*produceItem) bool {
+	for _, it := range items {
+		if it.err != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // produceTo validates one partition's records and appends them.

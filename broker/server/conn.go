@@ -117,14 +117,17 @@ func (c *conn) readLoop(ctx context.Context) string {
 			c.log.Warn("closing connection: bad request", "err", err)
 			return closeMalformed
 		}
-		c.dispatch(ctx, req)
+		if !c.dispatch(ctx, req) {
+			return closeAcks0
+		}
 	}
 }
 
 // dispatch starts the handler for req. Produce runs inline, so one
 // connection's produce requests reach the partitions in request order; all
-// other requests run concurrently.
-func (c *conn) dispatch(ctx context.Context, req *kafkaproto.Request) {
+// other requests run concurrently. It returns false to close the
+// connection after the requests already read are answered.
+func (c *conn) dispatch(ctx context.Context, req *kafkaproto.Request) bool {
 	rc := &reqContext{clientID: req.Header.ClientID, remote: c.remote, log: c.log}
 	api := apiName(req.Body.Key())
 	start := time.Now()
@@ -134,16 +137,22 @@ func (c *conn) dispatch(ctx context.Context, req *kafkaproto.Request) {
 	}
 	if p, ok := req.Body.(*kmsg.ProduceRequest); ok {
 		if p.Acks == 0 {
+			failed := false
+			rc.closeAfter = func() { failed = true }
 			c.s.handleProduce(ctx, rc, p) // no response, by protocol
 			done()
-			return
+			if failed {
+				c.log.Debug("closing connection: acks=0 produce failed")
+				return false
+			}
+			return true
 		}
 		sl := &slot{corr: req.Header.CorrelationID, done: make(chan struct{})}
 		c.slots <- sl
 		sl.resp = c.s.handleProduce(ctx, rc, p)
 		done()
 		close(sl.done)
-		return
+		return true
 	}
 	sl := &slot{corr: req.Header.CorrelationID, done: make(chan struct{})}
 	c.slots <- sl
@@ -158,6 +167,7 @@ func (c *conn) dispatch(ctx context.Context, req *kafkaproto.Request) {
 		}
 		sl.resp = resp
 	})
+	return true
 }
 
 // writeLoop writes responses in slot order. After a write error or a
@@ -200,6 +210,9 @@ type reqContext struct {
 	clientID *string
 	remote   string
 	log      *slog.Logger
+	// closeAfter, when set, asks the connection to close once the
+	// requests already read are answered (acks=0 produce failures).
+	closeAfter func()
 }
 
 // apiVersionsUnsupported is the v0 response Kafka sends to an ApiVersions

@@ -17,11 +17,12 @@ const (
 
 // Reasons a connection ended (labelReason of connections_closed_total).
 const (
-	closeEOF       = "eof"       // the peer closed, or shutdown
-	closeTooLarge  = "too_large" // frame over socket.request.max.bytes
-	closeMalformed = "malformed" // undecodable or unsupported request
-	closeIOError   = "io_error"  // read or write failure
-	closeHandler   = "handler"   // a handler failed (e.g. the group coordinator)
+	closeEOF       = "eof"         // the peer closed, or shutdown
+	closeTooLarge  = "too_large"   // frame over socket.request.max.bytes
+	closeMalformed = "malformed"   // undecodable or unsupported request
+	closeIOError   = "io_error"    // read or write failure
+	closeHandler   = "handler"     // a handler failed (e.g. the group coordinator)
+	closeAcks0     = "acks0_error" // an acks=0 produce failed: closing is the only signal
 )
 
 type metrics struct {
@@ -48,7 +49,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "connections_closed_total",
-			Help: "Client connections closed, by reason (eof, too_large, malformed, io_error, handler).",
+			Help: "Client connections closed, by reason (eof, too_large, malformed, io_error, handler, acks0_error).",
 		}, []string{labelReason}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "requests_total",

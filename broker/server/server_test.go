@@ -335,3 +335,16 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestAcksZeroFailureClosesConnection: an acks=0 produce that fails has no
+// response to carry the error, so the connection closes (as in Kafka) and
+// the client refreshes its metadata.
+func TestAcksZeroFailureClosesConnection(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t)
+	c := dialRaw(t, b.addr)
+	c.send(produceReq("missing", 0, 0, makeBatch(batchOpts{})), 9, 1)
+	c.expectClosed()
+	good := dialRaw(t, b.addr)
+	good.roundTrip(kmsg.NewPtrApiVersionsRequest(), 3)
+}
