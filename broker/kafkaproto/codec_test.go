@@ -81,6 +81,7 @@ func TestDecodeRequest(t *testing.T) {
 		{name: "produce v2 not advertised", frame: encodeRequest(oldProduce, 1, nil), wantErr: ErrUnsupported},
 		{name: "future api versions", frame: encodeRequest(futureAPIVersions, 1, nil), wantErr: ErrUnsupported},
 		{name: "unknown key", frame: unknownKey, wantErr: ErrUnsupported},
+		{name: "header v0 (controlled shutdown v0) parses, then is unsupported", frame: []byte{0, 7, 0, 0, 0, 0, 0, 9, 0, 0, 0, 1}, wantErr: ErrUnsupported},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -185,4 +186,12 @@ func FuzzDecodeRequest(f *testing.F) {
 			t.Fatal("re-encoding is not stable")
 		}
 	})
+}
+
+func TestParseRequestHeaderV0(t *testing.T) {
+	t.Parallel()
+	h, body, err := ParseRequestHeader([]byte{0, 7, 0, 0, 0, 0, 0, 9, 0, 0, 0, 1})
+	if err != nil || h.ClientID != nil || h.CorrelationID != 9 || len(body) != 4 {
+		t.Fatalf("header %+v body %v err %v", h, body, err)
+	}
 }

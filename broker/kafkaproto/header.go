@@ -6,8 +6,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// RequestHeader is a parsed request header (v1 or v2; Sluice supports no API
-// whose requests use header v0).
+// RequestHeader is a parsed request header: v0 (ControlledShutdown v0 only:
+// no client id), v1, or v2 (flexible: tagged fields after the client id).
 type RequestHeader struct {
 	APIKey        int16
 	APIVersion    int16
@@ -37,6 +37,9 @@ func ParseRequestHeader(frame []byte) (RequestHeader, []byte, error) {
 	h.Flexible = req.IsFlexible()
 
 	rest := frame[8:]
+	if h.APIKey == int16(kmsg.ControlledShutdown) && h.APIVersion == 0 {
+		return h, rest, nil // header v0: no client id (the only API that uses it)
+	}
 	if len(rest) < 2 {
 		return h, nil, ErrTruncatedHeader
 	}
