@@ -108,6 +108,12 @@ func (s *Sink) planOne(r *connectors.Record) (op, error) {
 	if o.kind == opSet && !bytes.Contains(after, quotedUnavailable) {
 		return o, nil // SET the image as it came (the envelope was validated whole)
 	}
+	if o.kind == opHash {
+		if f, toast, ok := scanHashFields(after); ok {
+			o.fields, o.toast = f, toast
+			return o, nil
+		}
+	}
 	row, err := connectors.ParseRow(after)
 	if err != nil {
 		return op{}, fmt.Errorf("%w: after image: %w", ErrRecord, err)

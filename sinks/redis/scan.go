@@ -566,3 +566,48 @@ func appendKeyID(dst, v []byte) ([]byte, bool) {
 	}
 	return dst, true
 }
+
+// scanHashFields is the fast path of hash mode's image decoding: the
+// field/value pairs (values as []byte into after) and the TOAST-marked
+// columns of a flat image whose names and strings hold no escapes.
+// Nested objects and arrays (which the slow path re-encodes) and anything
+// unusual return ok=false.
+func scanHashFields(after []byte) (fields []any, toast []string, ok bool) {
+	s := &scanner{b: after}
+	fields = make([]any, 0, 16)
+	s.object(func(name []byte) {
+		if bytes.IndexByte(name, '\\') >= 0 || !utf8.Valid(name) {
+			s.bad = true
+			return
+		}
+		start := s.i
+		kind := s.value(0)
+		if s.bad {
+			return
+		}
+		raw := s.b[start:s.i]
+		switch kind {
+		case 'n':
+			return // NULL: the script deletes the field
+		case '"':
+			raw = raw[1 : len(raw)-1]
+			if bytes.IndexByte(raw, '\\') >= 0 || !utf8.Valid(raw) {
+				s.bad = true
+				return
+			}
+			if string(raw) == unavailable {
+				toast = append(toast, string(name))
+				return
+			}
+		case '{', '[':
+			s.bad = true
+			return
+		}
+		fields = append(fields, name, raw)
+	})
+	s.ws()
+	if s.bad || s.i != len(s.b) {
+		return nil, nil, false
+	}
+	return fields, toast, true
+}

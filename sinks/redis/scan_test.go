@@ -3,6 +3,7 @@ package redis
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/sluicehq/sluice/connectors"
@@ -136,6 +137,43 @@ func FuzzAppendKeyID(f *testing.F) {
 		}
 		if want := "p:" + connectors.KeyID(row); string(got) != want {
 			t.Fatalf("%q: fast %q, KeyID %q", v, got, want)
+		}
+	})
+}
+
+// FuzzScanHashFields checks hash mode's fast path against ParseRow +
+// hashFields: same fields, values and TOAST columns, in order.
+func FuzzScanHashFields(f *testing.F) {
+	for _, s := range []string{`{"id":1,"name":"ann","n":null,"ok":true,"x":-1.5e3}`, `{"id":1,"b":"__debezium_unavailable_value"}`,
+		`{"a":{"b":1}}`, `{"a":"\u00e9"}`, `{}`, `{"a":1,"a":2}`, `{"é":"ü"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, v []byte) {
+		fields, toast, ok := scanHashFields(v)
+		if !ok {
+			return
+		}
+		row, err := connectors.ParseRow(v)
+		if err != nil {
+			t.Fatalf("fast path accepted %q, ParseRow: %v", v, err)
+		}
+		want := hashFields(row)
+		if len(fields) != len(want) {
+			t.Fatalf("%q: fast %d fields, slow %d", v, len(fields), len(want))
+		}
+		for i := range want {
+			if string(fields[i].([]byte)) != want[i].(string) {
+				t.Fatalf("%q: field %d fast %q slow %q", v, i, fields[i], want[i])
+			}
+		}
+		var wantToast []string
+		for _, c := range row {
+			if isMarker(c.Value) {
+				wantToast = append(wantToast, c.Name)
+			}
+		}
+		if fmt.Sprint(toast) != fmt.Sprint(wantToast) {
+			t.Fatalf("%q: toast fast %q slow %q", v, toast, wantToast)
 		}
 	})
 }
