@@ -80,3 +80,5 @@ func (p *position) covers(commit pglogrepl.LSN, seq uint64) bool {
 	// A whole transaction acked (seq 0) moved flush past its commit record.
 	return uint64(commit) < p.Flush
 }
+
+func lsnOf(v uint64) pglogrepl.LSN { return pglogrepl.LSN(v) }

@@ -98,7 +98,7 @@ func decodeText(ti *typeInfo, typmod int32, data []byte, types typeResolver) any
 	case kindBool:
 		return len(data) > 0 && data[0] == 't'
 	case kindInt:
-		if isInteger(data) {
+		if isInteger(data) && isJSONNumber(data) {
 			return json.Number(data)
 		}
 		return string(data)
@@ -245,7 +245,7 @@ func timestamptzRFC3339(data []byte) string {
 	}
 	s = s[:10] + "T" + s[11:]
 	i := strings.LastIndexAny(s, "+-")
-	if i <= 19 {
+	if i < 19 {
 		return s
 	}
 	off := s[i:]
