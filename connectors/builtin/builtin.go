@@ -34,7 +34,9 @@ type Registry struct {
 // Default returns the registry of the connectors in this binary.
 func Default() Registry {
 	return Registry{
-		Sources: map[string]SourceFactory{},
+		Sources: map[string]SourceFactory{
+			connectors.SourcePostgres: postgresSource,
+		},
 		Sinks: map[string]SinkFactory{
 			connectors.SinkRedis: redisSink,
 		},
