@@ -8,6 +8,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/vfs"
@@ -47,6 +48,9 @@ type Log struct {
 	durCond    *sync.Cond
 	durableSeq uint64
 	syncing    bool
+	waiters    int    // appenders blocked in durCond.Wait
+	lastGroup  uint64 // writes covered by the last fsync
+	inAppend   atomic.Int64
 	syncErr    error
 
 	// Interval flusher, owned by the Log: started by Open, stopped by Close.
@@ -81,6 +85,8 @@ func (l *Log) Append(ctx context.Context, batch []byte) (AppendInfo, error) {
 	if err := ctx.Err(); err != nil {
 		return AppendInfo{}, err
 	}
+	l.inAppend.Add(1)
+	defer l.inAppend.Add(-1)
 	info, seq, wait, err := l.write(batch)
 	if err != nil {
 		return AppendInfo{}, err
@@ -226,8 +232,8 @@ func (l *Log) rollLocked(base int64, now time.Time) (*segment, error) {
 	if err := old.f.Sync(); err != nil {
 		return nil, fmt.Errorf("syncing %s: %w", old.logPath(), err)
 	}
-	if err := old.closeIndexFiles(); err != nil {
-		return nil, fmt.Errorf("closing indexes of %s: %w", old.logPath(), err)
+	if err := old.writeIndexes(); err != nil {
+		return nil, fmt.Errorf("writing indexes of %s: %w", old.logPath(), err)
 	}
 	seg, err := l.createSegmentLocked(base)
 	if err != nil {
@@ -240,12 +246,10 @@ func (l *Log) rollLocked(base int64, now time.Time) (*segment, error) {
 	return seg, nil
 }
 
-// createSegmentLocked creates the files of an empty segment, durably.
+// createSegmentLocked creates the .log of an empty active segment,
+// durably (its index files are written when it is rolled or closed).
 func (l *Log) createSegmentLocked(base int64) (*segment, error) {
 	seg := &segment{fsys: l.fsys, dir: l.dir, base: base, next: base, maxTs: -1, maxTsOff: -1, lastIndexedTs: -1}
-	if err := seg.writeIndexes(); err != nil {
-		return nil, err
-	}
 	f, err := l.fsys.OpenFile(seg.logPath(), os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("creating segment: %w", err)
@@ -254,10 +258,6 @@ func (l *Log) createSegmentLocked(base int64) (*segment, error) {
 	if err := l.fsys.SyncDir(l.dir); err != nil {
 		_ = f.Close()
 		return nil, fmt.Errorf("syncing %s: %w", l.dir, err)
-	}
-	if err := seg.openIndexFiles(); err != nil {
-		_ = f.Close()
-		return nil, err
 	}
 	return seg, nil
 }
@@ -284,6 +284,9 @@ func (l *Log) Read(offset int64, maxBytes int) ([]byte, error) {
 	i = max(i, 0)
 	for ; i < len(l.segs); i++ {
 		s := l.segs[i]
+		if b, ok, err := s.readFast(offset, maxBytes, l.cfg.IndexIntervalBytes); err != nil || ok {
+			return b, err
+		}
 		pos, h, ok, err := s.findBatch(offset)
 		if err != nil {
 			return nil, err

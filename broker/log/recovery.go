@@ -163,8 +163,6 @@ func (l *Log) recover() error {
 		}
 		seg.created = l.now()
 		l.segs = append(l.segs, seg)
-	} else if err := l.active().openIndexFiles(); err != nil {
-		return err
 	}
 	l.start = max(cp.logStart, l.segs[0].base)
 	if end := l.active().next; l.start > end {
@@ -327,7 +325,7 @@ func (l *Log) closeLocked(clean bool) error {
 		if err := seg.f.Sync(); err != nil {
 			errs = append(errs, fmt.Errorf("syncing %s: %w", seg.logPath(), err))
 		}
-		if err := seg.closeIndexFiles(); err != nil {
+		if err := seg.writeIndexes(); err != nil {
 			errs = append(errs, err)
 		}
 		if err := l.writeCheckpointLocked(); err != nil {

@@ -1,7 +1,9 @@
 package log
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"sort"
 )
 
@@ -54,9 +56,6 @@ func (l *Log) TruncateTo(offset int64) error {
 		l.metrics.SegmentsDeleted.WithLabelValues("truncate").Inc()
 	}
 	l.segs = l.segs[:keep]
-	if err := seg.closeIndexFiles(); err != nil {
-		return err
-	}
 	if err := seg.f.Truncate(pos); err != nil {
 		l.failed = fmt.Errorf("truncating %s: %w", seg.logPath(), err)
 		return l.failed
@@ -72,11 +71,12 @@ func (l *Log) TruncateTo(offset int64) error {
 	seg.size, seg.next = pos, r.next
 	seg.oidx, seg.tidx, seg.sinceIdx, seg.lastIndexedTs = r.oidx, r.tidx, r.sinceIdx, r.lastTs
 	seg.maxTs, seg.maxTsOff = r.maxTs, r.maxTsOff
-	if err := seg.writeIndexes(); err != nil {
-		return err
-	}
-	if err := seg.openIndexFiles(); err != nil {
-		return err
+	// The segment is active now: its index files are stale until Close
+	// rewrites them, and recovery rebuilds an active segment's anyway.
+	for _, p := range []string{seg.oidxPath(), seg.tidxPath()} {
+		if err := l.fsys.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("removing stale index: %w", err)
+		}
 	}
 	if err := l.fsys.SyncDir(l.dir); err != nil {
 		return fmt.Errorf("syncing %s: %w", l.dir, err)

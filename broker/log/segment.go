@@ -47,10 +47,13 @@ type segment struct {
 	maxTs, maxTsOff int64 // running maximum timestamp and its offset; -1 when empty
 	created         time.Time
 
-	oidx []offEntry
-	tidx []tsEntry
-	// Active segment only: open index files and index bookkeeping.
-	oidxF, tidxF  vfs.File
+	// The indexes live in memory. The files of a closed segment are
+	// written (atomically, fsynced) when it is rolled; the active
+	// segment's only by Close: after a crash recovery rebuilds them from
+	// the validated log anyway, so writing them on the append path would
+	// cost syscalls and journal traffic for nothing.
+	oidx          []offEntry
+	tidx          []tsEntry
 	sinceIdx      int   // bytes appended since the last offset entry
 	lastIndexedTs int64 // timestamp of the last time entry
 }
@@ -208,14 +211,8 @@ func (s *segment) finalTimeEntry() error {
 	if n := len(s.tidx); n > 0 && uint32(s.maxTsOff-s.base) <= s.tidx[n-1].rel {
 		return nil
 	}
-	e := tsEntry{ts: s.maxTs, rel: uint32(s.maxTsOff - s.base)}
-	s.tidx = append(s.tidx, e)
+	s.tidx = append(s.tidx, tsEntry{ts: s.maxTs, rel: uint32(s.maxTsOff - s.base)})
 	s.lastIndexedTs = s.maxTs
-	if s.tidxF != nil {
-		if _, err := s.tidxF.Write(appendTsEntry(nil, e)); err != nil {
-			return fmt.Errorf("writing time index %s: %w", s.tidxPath(), err)
-		}
-	}
 	return nil
 }
 
@@ -238,49 +235,11 @@ func (s *segment) writeIndexes() error {
 	return nil
 }
 
-// openIndexFiles opens the index files for appending (active segment).
-func (s *segment) openIndexFiles() error {
-	var err error
-	if s.oidxF, err = s.fsys.OpenFile(s.oidxPath(), os.O_RDWR|os.O_APPEND, 0o644); err != nil {
-		return fmt.Errorf("opening offset index: %w", err)
-	}
-	if s.tidxF, err = s.fsys.OpenFile(s.tidxPath(), os.O_RDWR|os.O_APPEND, 0o644); err != nil {
-		_ = s.oidxF.Close()
-		s.oidxF = nil
-		return fmt.Errorf("opening time index: %w", err)
-	}
-	return nil
-}
-
-// closeIndexFiles syncs and closes the open index files (rolling or closing).
-func (s *segment) closeIndexFiles() error {
-	var errs []error
-	for _, f := range []vfs.File{s.oidxF, s.tidxF} {
-		if f == nil {
-			continue
-		}
-		if err := f.Sync(); err != nil {
-			errs = append(errs, err)
-		}
-		if err := f.Close(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	s.oidxF, s.tidxF = nil, nil
-	return errors.Join(errs...)
-}
-
 // indexBatch updates the in-memory and on-file indexes for a batch that is
 // about to be written at position pos.
 func (s *segment) indexBatch(h BatchHeader, pos int64, interval int) error {
 	if s.sinceIdx >= interval || s.empty() {
-		e := offEntry{rel: uint32(h.BaseOffset - s.base), pos: uint32(pos)}
-		s.oidx = append(s.oidx, e)
-		if s.oidxF != nil {
-			if _, err := s.oidxF.Write(appendOffEntry(nil, e)); err != nil {
-				return fmt.Errorf("writing offset index %s: %w", s.oidxPath(), err)
-			}
-		}
+		s.oidx = append(s.oidx, offEntry{rel: uint32(h.BaseOffset - s.base), pos: uint32(pos)})
 		if s.maxTs > s.lastIndexedTs {
 			if err := s.finalTimeEntry(); err != nil {
 				return err
@@ -343,18 +302,14 @@ func (s *segment) read(pos int64, firstSize int, maxBytes int) ([]byte, error) {
 	return buf[:end:end], nil
 }
 
-// closeFiles closes the log and any open index files without syncing.
+// closeFiles closes the log file without syncing.
 func (s *segment) closeFiles() error {
-	var errs []error
-	for _, f := range []vfs.File{s.oidxF, s.tidxF, s.f} {
-		if f != nil {
-			if err := f.Close(); err != nil {
-				errs = append(errs, err)
-			}
-		}
+	if s.f == nil {
+		return nil
 	}
-	s.oidxF, s.tidxF, s.f = nil, nil, nil
-	return errors.Join(errs...)
+	err := s.f.Close()
+	s.f = nil
+	return err
 }
 
 // remove closes and deletes the segment's files (the caller syncs the dir).
@@ -367,4 +322,55 @@ func (s *segment) remove() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// readFast serves a read with one ReadAt: from the sparse index entry
+// below offset it reads enough to skip to the wanted batch and return
+// maxBytes after it. ok=false when the wanted batch does not lie wholly in
+// that window (the caller falls back to findBatch and read).
+func (s *segment) readFast(offset int64, maxBytes, interval int) ([]byte, bool, error) {
+	pos := int64(0)
+	if offset > s.base {
+		pos = lookupOffset(s.oidx, offset-s.base)
+	}
+	want := int64(max(maxBytes, 1) + interval + batchHeaderSize)
+	if rem := s.size - pos; want > rem {
+		want = rem
+	}
+	if want < batchHeaderSize {
+		return nil, false, nil
+	}
+	buf := make([]byte, want)
+	if _, err := s.f.ReadAt(buf, pos); err != nil && !errors.Is(err, io.EOF) {
+		return nil, false, fmt.Errorf("reading %s at %d: %w", s.logPath(), pos, err)
+	}
+	at := 0
+	for {
+		if at+batchHeaderSize > len(buf) {
+			return nil, false, nil
+		}
+		h, err := ParseBatchHeader(buf[at:])
+		if err != nil {
+			return nil, false, &CorruptionError{Segment: s.logPath(), Offset: pos + int64(at), Reason: err.Error()}
+		}
+		if at+h.Size() > len(buf) {
+			return nil, false, nil
+		}
+		if h.LastOffset() >= offset {
+			break
+		}
+		at += h.Size()
+	}
+	end := at
+	for end+batchHeaderSize <= len(buf) {
+		h, err := ParseBatchHeader(buf[end:])
+		if err != nil {
+			return nil, false, &CorruptionError{Segment: s.logPath(), Offset: pos + int64(end), Reason: err.Error()}
+		}
+		if end+h.Size() > len(buf) || (end > at && end-at+h.Size() > maxBytes) {
+			break
+		}
+		end += h.Size()
+	}
+	return buf[at:end:end], true, nil
 }
