@@ -2,7 +2,8 @@
 //
 // Serves the log's batches untouched, up to the high watermark (every
 // served offset is durable). Limits: partition_max_bytes per partition and
-// max_bytes (v3+) for the response, except that the first partition with
+// max_bytes (v3+) for the response, capped by the broker's fetch.max.bytes
+// (55 MiB, Kafka's default), except that the first partition with
 // data always gets at least one whole batch (KIP-74), so a batch larger
 // than the limits cannot stall a consumer. The response waits until
 // min_bytes have accumulated or max_wait_ms passed: appends to any
@@ -26,7 +27,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/sluicehq/sluice/broker/kafkaproto"
@@ -109,9 +109,9 @@ func (s *Server) fetchTopic(version int16, rt kmsg.FetchRequestTopic) *topic {
 // fillFetch reads every requested partition into resp and returns the bytes
 // read and whether any partition failed.
 func (s *Server) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) (int, bool) {
-	budget := math.MaxInt32
+	budget := int(s.cfg.brokerInt("fetch.max.bytes"))
 	if req.Version >= 3 && req.MaxBytes > 0 {
-		budget = int(req.MaxBytes)
+		budget = min(budget, int(req.MaxBytes))
 	}
 	total, failed := 0, false
 	for _, rt := range req.Topics {

@@ -69,6 +69,8 @@ var brokerConfigDefs = []brokerConfigDef{
 		doc: "allow DeleteTopics"},
 	{name: "log.retention.check.interval.ms", def: "300000", typ: typLong, validate: validLong(1, 1<<40),
 		doc: "how often retention runs (the cleaner runs at the smaller of this and log.cleaner.backoff.ms)"},
+	{name: "fetch.max.bytes", def: "57671680", typ: typInt, validate: validLong(1024, 1<<31-1),
+		doc: "largest fetch response the broker builds, whatever the client asks"},
 	{name: "producer.id.expiration.ms", def: "86400000", typ: typInt, validate: validLong(1, 1<<40),
 		doc: "idle time after which a partition forgets an idempotent producer's sequence state"},
 	{name: "log.cleaner.backoff.ms", def: "15000", typ: typLong, validate: validLong(1, 1<<40),

@@ -138,6 +138,25 @@ func TestFetch(t *testing.T) {
 	}
 }
 
+// TestFetchMaxBytesCapsTheClient: the broker's fetch.max.bytes bounds a
+// response whatever max_bytes the client asks for.
+func TestFetchMaxBytesCapsTheClient(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, withBrokerConfig("fetch.max.bytes", "1024"))
+	c := dialRaw(t, b.addr)
+	c.createTopic("cap", 2, nil)
+	big := [][]byte{make([]byte, 600)}
+	for range 3 {
+		c.produce("cap", 0, makeBatch(batchOpts{keys: big}))
+	}
+	c.produce("cap", 1, makeBatch(batchOpts{keys: big}))
+	req := fetchReq("cap", [16]byte{}, 1<<30, 1, 0, fetchPart{0, 0, 1 << 30}, fetchPart{1, 0, 1 << 30})
+	ps := c.roundTrip(req, 11).(*kmsg.FetchResponse).Topics[0].Partitions
+	if n0, n1 := countBatches(t, ps[0].RecordBatches), countBatches(t, ps[1].RecordBatches); n0 != 1 || n1 != 0 {
+		t.Fatalf("batches %d, %d; want 1, 0", n0, n1)
+	}
+}
+
 func TestTrimToHW(t *testing.T) {
 	t.Parallel()
 	one := makeBatch(batchOpts{})
