@@ -170,6 +170,15 @@ func (s *sourceRun) status(now time.Time) *SourceStatus {
 		Read:            s.nRead.Load(),
 		Produced:        s.nProduced.Load(),
 	}
+	// SnapshotProgress is a call into the source: made without s.mu held.
+	s.mu.Lock()
+	sp, hasProgress := s.src.(SnapshotProgresser)
+	s.mu.Unlock()
+	var done, total int64
+	var active bool
+	if hasProgress {
+		done, total, active = sp.SnapshotProgress()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -185,16 +194,14 @@ func (s *sourceRun) status(now time.Time) *SourceStatus {
 		n, age := s.tracker.lag(now)
 		ss.Pending, ss.LagSeconds = n, age.Seconds()
 	}
-	if sp, ok := s.src.(SnapshotProgresser); ok {
-		if done, total, active := sp.SnapshotProgress(); active || total > 0 {
-			s.snapshot.observe(now, done, total)
-			d, t, rate, eta := s.snapshot.progress()
-			phase := RebuildRunning
-			if !active {
-				phase = RebuildDone
-			}
-			ss.Snapshot = &Progress{Phase: phase, Done: d, Total: t, RatePerSec: rate, ETASeconds: eta}
+	if hasProgress && (active || total > 0) {
+		s.snapshot.observe(now, done, total)
+		d, t, rate, eta := s.snapshot.progress()
+		phase := RebuildRunning
+		if !active {
+			phase = RebuildDone
 		}
+		ss.Snapshot = &Progress{Phase: phase, Done: d, Total: t, RatePerSec: rate, ETASeconds: eta}
 	}
 	return ss
 }
