@@ -153,14 +153,13 @@ func (s *Source) Open(ctx context.Context, from connectors.Position) (err error)
 		return err
 	}
 	needSlot := s.cfg.Snapshot != SnapshotInitialOnly
-	if err := checkPrerequisites(ctx, pool, needSlot); err != nil {
-		return err
-	}
 	if err := pool.QueryRow(ctx, "SELECT current_database()").Scan(&s.enc.db); err != nil {
 		return fmt.Errorf("reading database name: %w", err)
 	}
+	// Report every missing prerequisite at once.
+	errPre := checkPrerequisites(ctx, pool, needSlot)
 	tables, err := loadTables(ctx, pool, &s.cfg, types)
-	if err != nil {
+	if err := errors.Join(errPre, err); err != nil {
 		return err
 	}
 	if needSlot {
