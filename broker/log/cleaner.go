@@ -171,7 +171,7 @@ func (l *Log) Compact(ctx context.Context) (CleanStats, error) {
 	if !cfg.compact() {
 		return CleanStats{}, nil
 	}
-	lagLimit := now.Add(-cfg.MinCompactionLagMS).UnixMilli()
+	lagLimit := msBefore(now, cfg.MinCompactionLagMS)
 	var segs []*segment
 	var clean, dirty int64
 	for i, s := range closedSegs {
@@ -194,7 +194,7 @@ func (l *Log) Compact(ctx context.Context) (CleanStats, error) {
 	if err != nil {
 		return CleanStats{}, err
 	}
-	tombLimit := now.Add(-cfg.DeleteRetentionMS).UnixMilli()
+	tombLimit := msBefore(now, cfg.DeleteRetentionMS)
 	var st CleanStats
 	var changed []*segment
 	var results []scanResult

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"sort"
 	"sync"
@@ -421,3 +422,14 @@ func (l *Log) Config() Config {
 func (l *Log) Dir() string { return l.dir }
 
 func unixMilli(ms int64) time.Time { return time.UnixMilli(ms) }
+
+// msBefore is now minus d in Unix milliseconds, saturating at
+// math.MinInt64: Kafka settings such as retention.ms may be near
+// Long.MAX_VALUE, and time.Time.Add/UnixMilli would wrap around.
+func msBefore(now time.Time, d time.Duration) int64 {
+	n, ms := now.UnixMilli(), d.Milliseconds()
+	if ms > 0 && n-ms > n || ms < 0 {
+		return math.MinInt64
+	}
+	return n - ms
+}

@@ -58,7 +58,7 @@ func pairedAppend(b *testing.B, size, n int) {
 	}
 	defer each.Close()
 	proto := benchBatch(b, size)
-	perRound := max(4*n, (8<<20)/len(proto)) // >= 8 MiB or 4 waves per round
+	perRound := max(2*n, (8<<20)/len(proto)) // >= 8 MiB and 2 waves per round
 	bufs := make([][]byte, n)
 	for i := range bufs {
 		bufs[i] = append([]byte(nil), proto...)

@@ -192,7 +192,7 @@ func (l *Log) ApplyRetention() (int, error) {
 	}
 	now := l.now()
 	if l.cfg.RetentionMS >= 0 {
-		limit := now.Add(-l.cfg.RetentionMS).UnixMilli()
+		limit := msBefore(now, l.cfg.RetentionMS)
 		expired := func(s *segment, _ int64) bool { return s.maxTs < limit }
 		if a := l.active(); !a.empty() && a.maxTs < limit && l.failed == nil {
 			if _, err := l.rollLocked(a.next, now); err != nil {

@@ -2,6 +2,8 @@ package log
 
 import (
 	"bytes"
+	"context"
+	"math"
 	"errors"
 	"testing"
 	"time"
@@ -219,5 +221,30 @@ func TestTruncateTo(t *testing.T) {
 				t.Fatalf("append after truncate at %d", info.BaseOffset)
 			}
 		})
+	}
+}
+
+// TestHugeDurations: settings near Long.MAX_VALUE ms must not wrap around
+// and delete or compact everything.
+func TestHugeDurations(t *testing.T) {
+	t.Parallel()
+	huge := time.Duration(math.MaxInt64)
+	if got := msBefore(time.UnixMilli(1000), huge); got != 1000-huge.Milliseconds() || got >= 0 {
+		t.Fatalf("msBefore = %d", got)
+	}
+	cfg := testConfig()
+	cfg.SegmentBytes = 1000
+	cfg.RetentionMS = huge
+	cfg.CleanupPolicy = PolicyCompactDelete
+	cfg.MinCompactionLagMS = huge
+	clock := newClock()
+	l := openT(t, vfs.NewMem(), cfg, WithClock(clock.Now))
+	defer l.Close()
+	fill(t, l, clock, 50)
+	if err := l.Maintain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if l.StartOffset() != 0 || len(records(t, l)) != 50 {
+		t.Fatalf("start %d, %d records", l.StartOffset(), len(records(t, l)))
 	}
 }
