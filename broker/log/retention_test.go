@@ -3,8 +3,8 @@ package log
 import (
 	"bytes"
 	"context"
-	"math"
 	"errors"
+	"math"
 	"testing"
 	"time"
 
