@@ -525,3 +525,31 @@ func TestTwoPipelinesKeepSeparatePositions(t *testing.T) {
 		t.Fatalf("positions %q", pos)
 	}
 }
+
+// A sink with nothing to fetch (caught up after a restart) still reports
+// every partition's committed offset, end offset and lag.
+func TestStatusCoversIdlePartitions(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.up.Append(change(1, 1), change(2, 1))
+	r := h.start(h.spec())
+	eventually(t, "store has both", func() bool { return len(h.store.Snapshot()) == 2 })
+	r.stop(t)
+
+	sinkOnly := h.spec(func(p *connectors.PipelineSpec) { p.NewSource = nil })
+	r2 := h.start(sinkOnly)
+	eventually(t, "status lists the topic's 3 partitions, caught up", func() bool {
+		ps := r2.rt.Status().Pipelines[0].Sinks[0].Partitions
+		if len(ps) != 3 {
+			return false
+		}
+		var committed int64
+		for _, p := range ps {
+			if p.Lag != 0 || p.Committed != p.HighWatermark {
+				return false
+			}
+			committed += p.Committed
+		}
+		return committed == 2
+	})
+}

@@ -195,13 +195,19 @@ func (s *sinkRun) runOnce(ctx, hard context.Context) error {
 	s.sup.running()
 
 	idle := 0
+	var lagAt time.Time
 	for {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if time.Since(lagAt) >= lagRefresh {
+			s.refreshLag(ctx, adm)
+			lagAt = time.Now()
+		}
 		// The poll also ends when a rebuild is requested (wakePoll), so an
-		// idle sink starts it at once.
-		pollCtx, cancelPoll := context.WithCancel(ctx)
+		// idle sink starts it at once, and after lagRefresh, so the lag of
+		// idle partitions stays current.
+		pollCtx, cancelPoll := context.WithTimeout(ctx, lagRefresh)
 		s.mu.Lock()
 		s.wakePoll = cancelPoll
 		s.mu.Unlock()
@@ -241,6 +247,54 @@ func (s *sinkRun) runOnce(ctx, hard context.Context) error {
 		}
 		cl.AllowRebalance()
 	}
+}
+
+// lagRefresh is how often a sink reads its group's committed offsets and
+// the high watermarks from the broker, so status and consumer_lag cover
+// partitions with nothing to fetch (caught up, or owned by another member).
+const lagRefresh = 10 * time.Second
+
+// refreshLag updates every partition of the sink's topics from the broker:
+// the group's committed offset (the log start when none) and the end
+// offset. Failures only leave the previous values (logged at debug).
+func (s *sinkRun) refreshLag(ctx context.Context, adm *kadm.Client) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ends, err := adm.ListEndOffsets(ctx, s.spec.Topics...)
+	if err != nil {
+		s.log.Debug("refreshing lag: listing end offsets", "err", err)
+		return
+	}
+	starts, err := adm.ListStartOffsets(ctx, s.spec.Topics...)
+	if err != nil {
+		s.log.Debug("refreshing lag: listing start offsets", "err", err)
+		return
+	}
+	committed, err := adm.FetchOffsets(ctx, s.spec.Group)
+	if err != nil {
+		s.log.Debug("refreshing lag: fetching committed offsets", "err", err)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			return
+		}
+		tp := topicPartition{o.Topic, o.Partition}
+		ps := s.parts[tp]
+		if ps == nil {
+			ps = &partitionState{}
+			s.parts[tp] = ps
+		}
+		ps.hwm = max(ps.hwm, o.Offset)
+		if c, ok := committed.Lookup(o.Topic, o.Partition); ok && c.Err == nil && c.At >= 0 {
+			ps.committed = c.At
+		} else if st, ok := starts.Lookup(o.Topic, o.Partition); ok && st.Err == nil {
+			ps.committed = st.Offset // nothing committed: the group starts at the earliest
+		}
+		s.lag.WithLabelValues(o.Topic, strconv.Itoa(int(o.Partition))).Set(float64(max(ps.hwm-ps.committed, 0)))
+	})
 }
 
 // logFetchErrors logs (and counts) fetch errors; it reports whether any.
