@@ -324,16 +324,47 @@ func (l *Log) Size() int64 {
 	return n
 }
 
-// MaxTimestamp returns the offset credited with the largest timestamp in
-// the log and that timestamp, or (-1, -1) for an empty log. (ListOffsets
-// MAX_TIMESTAMP; as Kafka, the offset is that batch's last offset.)
+// MaxTimestamp returns the offset of the first record carrying the largest
+// timestamp in the log and that timestamp, or (-1, -1) for an empty log
+// (ListOffsets MAX_TIMESTAMP, as Kafka since KAFKA-16310). The batch is
+// tracked on append; the record within it is found by decoding it here,
+// falling back to the batch's last offset if that fails.
 func (l *Log) MaxTimestamp() (offset int64, ts int64) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.maxTs < 0 {
 		return -1, -1
 	}
-	return l.maxTsOff, l.maxTs
+	return l.exactMaxTsOffsetLocked(), l.maxTs
+}
+
+func (l *Log) exactMaxTsOffsetLocked() int64 {
+	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > l.maxTsOff }) - 1
+	if i < 0 {
+		return l.maxTsOff
+	}
+	s := l.segs[i]
+	pos, h, ok, err := s.findBatch(l.maxTsOff)
+	if err != nil || !ok || h.MaxTimestamp != l.maxTs {
+		return l.maxTsOff
+	}
+	b := make([]byte, h.Size())
+	if _, err := s.f.ReadAt(b, pos); err != nil {
+		return l.maxTsOff
+	}
+	if h.Attributes&attrLogAppendTime != 0 {
+		return max(h.BaseOffset, l.start)
+	}
+	recs, err := decodeRecords(b, h)
+	if err != nil {
+		return l.maxTsOff
+	}
+	for _, r := range recs {
+		if off := h.BaseOffset + int64(r.OffsetDelta); h.BaseTimestamp+r.TimestampDelta == l.maxTs && off >= l.start {
+			return off
+		}
+	}
+	return l.maxTsOff
 }
 
 // OffsetForTimestamp returns the first offset >= StartOffset whose record
