@@ -63,7 +63,9 @@ func NewCrash(seed uint64) *Crash {
 // CrashClone returns the file system a machine would find after losing
 // power now. Only directory entries made durable by SyncDir survive, with
 // the contents made durable by File.Sync. An unsynced append survives as a
-// random prefix (possibly empty, possibly whole): a torn write. An unsynced
+// random prefix (possibly empty, possibly whole), sometimes followed by
+// zeros where the file size reached the disk but the data did not: a torn
+// write. An unsynced
 // truncation either happened or not. The receiver is unchanged and stays
 // usable; the clone is independent and itself crash-simulating (its whole
 // state counts as synced). Directories count as durable once created.
@@ -98,15 +100,18 @@ func (c *Crash) CrashClone() *Crash {
 		switch {
 		case len(n.data) > len(n.synced) && bytes.HasPrefix(n.data, n.synced):
 			extra := len(n.data) - len(n.synced)
-			keep := 0
-			switch c.rng.IntN(3) {
+			keep, zeros := 0, 0
+			switch c.rng.IntN(4) {
 			case 0: // nothing of the unsynced tail reached the disk
 			case 1:
 				keep = extra
-			default:
+			case 2:
 				keep = c.rng.IntN(extra + 1)
+			default: // the size reached the disk, part of the data did not
+				keep = c.rng.IntN(extra + 1)
+				zeros = c.rng.IntN(extra - keep + 1)
 			}
-			content = n.data[:len(n.synced)+keep]
+			content = append(bytes.Clone(n.data[:len(n.synced)+keep]), make([]byte, zeros)...)
 		case len(n.data) < len(n.synced) && bytes.HasPrefix(n.synced, n.data):
 			if c.rng.IntN(2) == 0 {
 				content = n.data
