@@ -38,11 +38,25 @@ type position struct {
 	Pending map[string]*tableProgress `json:"pending,omitempty"`
 }
 
-// tableProgress is one table's snapshot checkpoint.
+// tableProgress is the snapshot checkpoint of one table, or of one key
+// range of a table split across workers (then keyed "schema.table#i").
 type tableProgress struct {
 	// After is the key of the last row emitted (text forms, key order);
 	// nil: nothing emitted yet.
 	After []*string `json:"after"`
+	// Table names the table of a range entry; Lo (inclusive) and Hi
+	// (exclusive) bound its first key column (text forms; nil: unbounded).
+	Table string  `json:"table,omitempty"`
+	Lo    *string `json:"lo,omitempty"`
+	Hi    *string `json:"hi,omitempty"`
+}
+
+// tableOf is the table an entry of position.Pending belongs to.
+func tableOf(id string, tp *tableProgress) string {
+	if tp != nil && tp.Table != "" {
+		return tp.Table
+	}
+	return id
 }
 
 func (p *position) encode() []byte {

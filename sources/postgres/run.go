@@ -144,8 +144,8 @@ func (s *Source) plan(ctx context.Context, pos *position) (*runPlan, error) {
 		// exported snapshot (a temporary slot), after streaming every table
 		// up to that snapshot's consistent point (DESIGN.md "Resuming").
 		p := &runPlan{progress: map[string]*tableProgress{}}
-		for name := range pos.Pending {
-			p.progress[name] = &tableProgress{}
+		for id, tp := range pos.Pending {
+			p.progress[tableOf(id, tp)] = &tableProgress{} // whole tables, again
 		}
 		if err := s.exportSlot(ctx, p, s.cfg.Slot+"_snap", true); err != nil {
 			return nil, err
@@ -185,9 +185,13 @@ func (s *Source) exportSlot(ctx context.Context, p *runPlan, name string, tempor
 }
 
 func (s *Source) tablesIn(prog map[string]*tableProgress) []*table {
+	in := map[string]bool{}
+	for id, tp := range prog {
+		in[tableOf(id, tp)] = true
+	}
 	var out []*table
 	for _, t := range s.tables {
-		if _, ok := prog[t.fullName()]; ok {
+		if in[t.fullName()] {
 			out = append(out, t)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +18,7 @@ import (
 // chunk is one worker's keyset chunk of one table.
 type chunk struct {
 	t     *table
+	id    string // progress entry: the table, or one of its key ranges
 	recs  []connectors.Record
 	rows  int
 	after []*string // key of the last row (text forms); nil when keyless
@@ -34,27 +36,35 @@ func (s *Source) snapshot(ctx context.Context, p *runPlan, flush uint64) error {
 	start := time.Now()
 	for _, t := range p.snapshot {
 		s.prog.addTable(t.fullName(), t.estRows)
+		s.splitRanges(ctx, p, t)
 	}
-	s.log.Info("snapshot started", "tables", len(p.snapshot), "workers", s.cfg.SnapshotWorkers, "snapshot", p.snapName)
-	// Workers read their tables' starting keys from a copy: the loop below
-	// rewrites p.progress as chunks complete.
-	startAfter := map[string][]*string{}
-	for name, tp := range p.progress {
-		startAfter[name] = tp.After
-	}
-	jobs := make(chan *table, len(p.snapshot))
+	// Jobs copy their starting keys: the loop below rewrites p.progress as
+	// chunks complete. Ranges of one table finish it together.
+	var jobList []snapJob
+	remaining := map[string]int{}
 	for _, t := range p.snapshot {
-		jobs <- t
+		for id, tp := range p.progress {
+			if tableOf(id, tp) == t.fullName() {
+				jobList = append(jobList, snapJob{t: t, id: id, lo: tp.Lo, hi: tp.Hi, after: tp.After})
+				remaining[t.fullName()]++
+			}
+		}
+	}
+	sort.Slice(jobList, func(i, j int) bool { return jobList[i].id < jobList[j].id })
+	s.log.Info("snapshot started", "tables", len(p.snapshot), "ranges", len(jobList), "workers", s.cfg.SnapshotWorkers, "snapshot", p.snapName)
+	jobs := make(chan snapJob, len(jobList))
+	for _, j := range jobList {
+		jobs <- j
 	}
 	close(jobs)
 	results := make(chan chunk, s.cfg.SnapshotWorkers)
 	errc := make(chan error, s.cfg.SnapshotWorkers)
 	var wg sync.WaitGroup
-	for i := 0; i < min(s.cfg.SnapshotWorkers, len(p.snapshot)); i++ {
+	for i := 0; i < min(s.cfg.SnapshotWorkers, len(jobList)); i++ {
 		wg.Add(1)
 		go func() { // owned by wg; exits when jobs is drained or ctx is cancelled
 			defer wg.Done()
-			if err := s.snapshotWorker(ctx, p, startAfter, jobs, results); err != nil {
+			if err := s.snapshotWorker(ctx, p, jobs, results); err != nil {
 				errc <- err
 				cancel()
 			}
@@ -71,11 +81,14 @@ func (s *Source) snapshot(ctx context.Context, p *runPlan, flush uint64) error {
 	for c := range results {
 		name := c.t.fullName()
 		if c.done {
-			delete(p.progress, name)
+			delete(p.progress, c.id)
+			remaining[name]--
 		} else {
-			p.progress[name] = &tableProgress{After: c.after}
+			tp := *p.progress[c.id]
+			tp.After = c.after
+			p.progress[c.id] = &tp
 		}
-		s.prog.add(name, int64(c.rows), c.done)
+		s.prog.add(name, int64(c.rows), remaining[name] == 0)
 		s.m.snapshotRows.Add(float64(c.rows))
 		pos := (&position{Flush: flush, Snap: p.snapLSN, Pending: p.progress}).encode()
 		if len(c.recs) == 0 && held != nil {
@@ -133,7 +146,43 @@ func markLast(r *connectors.Record) {
 	}
 }
 
-func (s *Source) snapshotWorker(ctx context.Context, p *runPlan, startAfter map[string][]*string, jobs <-chan *table, out chan<- chunk) error {
+// snapJob is one table or key range for a worker.
+type snapJob struct {
+	t      *table
+	id     string
+	lo, hi *string
+	after  []*string
+}
+
+// splitRanges splits a large table that starts from scratch into one key
+// range per worker, at bounds of pg_stats' histogram of its first key
+// column, so workers share it. Without statistics it stays whole.
+func (s *Source) splitRanges(ctx context.Context, p *runPlan, t *table) {
+	tp, ok := p.progress[t.fullName()]
+	n := s.cfg.SnapshotWorkers
+	if !ok || n < 2 || t.key == nil || tp.After != nil || tp.Lo != nil || tp.Hi != nil || t.estRows < int64(2*s.cfg.ChunkSize) {
+		return
+	}
+	var bounds []string
+	err := s.pool.QueryRow(ctx, `SELECT histogram_bounds::text::text[] FROM pg_stats
+		WHERE schemaname = $1 AND tablename = $2 AND attname = $3`, t.schema, t.name, t.key[0]).Scan(&bounds)
+	if err != nil || len(bounds) < n+1 {
+		return
+	}
+	delete(p.progress, t.fullName())
+	var lo *string
+	for i := 0; i < n; i++ {
+		var hi *string
+		if i < n-1 {
+			b := bounds[(i+1)*(len(bounds)-1)/n]
+			hi = &b
+		}
+		p.progress[fmt.Sprintf("%s#%d", t.fullName(), i)] = &tableProgress{Table: t.fullName(), Lo: lo, Hi: hi}
+		lo = hi
+	}
+}
+
+func (s *Source) snapshotWorker(ctx context.Context, p *runPlan, jobs <-chan snapJob, out chan<- chunk) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("snapshot: acquiring a connection: %w", err)
@@ -147,15 +196,16 @@ func (s *Source) snapshotWorker(ctx context.Context, p *runPlan, startAfter map[
 		return fmt.Errorf("snapshot: using exported snapshot %s: %w", p.snapName, err)
 	}
 	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK") }()
-	for t := range jobs {
-		if err := s.snapshotTable(ctx, conn, t, startAfter[t.fullName()], p.snapLSN, out); err != nil {
-			return fmt.Errorf("snapshot of %s: %w", t.fullName(), err)
+	for j := range jobs {
+		if err := s.snapshotTable(ctx, conn, j, p.snapLSN, out); err != nil {
+			return fmt.Errorf("snapshot of %s: %w", j.id, err)
 		}
 	}
 	return nil
 }
 
-func (s *Source) snapshotTable(ctx context.Context, conn *pgxpool.Conn, t *table, after []*string, lsn uint64, out chan<- chunk) error {
+func (s *Source) snapshotTable(ctx context.Context, conn *pgxpool.Conn, j snapJob, lsn uint64, out chan<- chunk) error {
+	t, after := j.t, j.after
 	cols := make([]string, len(t.cols))
 	for i, c := range t.cols {
 		cols[i] = pgx.Identifier{c.name}.Sanitize()
@@ -183,23 +233,36 @@ func (s *Source) snapshotTable(ctx context.Context, conn *pgxpool.Conn, t *table
 	for {
 		q := base
 		var params [][]byte
+		var where []string
+		param := func(v *string) string {
+			if v == nil {
+				params = append(params, nil)
+			} else {
+				params = append(params, []byte(*v))
+			}
+			return fmt.Sprintf("$%d", len(params))
+		}
+		if j.lo != nil {
+			where = append(where, keyCols[0]+" >= "+param(j.lo))
+		}
+		if j.hi != nil {
+			where = append(where, keyCols[0]+" < "+param(j.hi))
+		}
 		if t.key != nil {
 			if after != nil {
 				ph := make([]string, len(after))
 				for i, v := range after {
-					ph[i] = fmt.Sprintf("$%d", i+1)
-					if v != nil {
-						params = append(params, []byte(*v))
-					} else {
-						params = append(params, nil)
-					}
+					ph[i] = param(v)
 				}
-				q += " WHERE (" + strings.Join(keyCols, ", ") + ") > (" + strings.Join(ph, ", ") + ")"
+				where = append(where, "("+strings.Join(keyCols, ", ")+") > ("+strings.Join(ph, ", ")+")")
+			}
+			if len(where) > 0 {
+				q += " WHERE " + strings.Join(where, " AND ")
 			}
 			q += " ORDER BY " + strings.Join(keyCols, ", ") + fmt.Sprintf(" LIMIT %d", s.cfg.ChunkSize)
 		}
 		rr := conn.Conn().PgConn().ExecParams(ctx, q, params, nil, nil, nil)
-		c := chunk{t: t, recs: make([]connectors.Record, 0, min(s.cfg.ChunkSize, 1024))}
+		c := chunk{t: t, id: j.id, recs: make([]connectors.Record, 0, min(s.cfg.ChunkSize, 1024))}
 		lastKey := make([][]byte, len(keyIdx)) // copied: rr reuses its buffers
 		lastNull := make([]bool, len(keyIdx))
 		meta.now = time.Now().UnixMilli()
@@ -227,7 +290,7 @@ func (s *Source) snapshotTable(ctx context.Context, conn *pgxpool.Conn, t *table
 					rr.Close()
 					return err
 				}
-				c = chunk{t: t}
+				c = chunk{t: t, id: j.id}
 			}
 		}
 		if c.rows > 0 && keyIdx != nil {

@@ -204,16 +204,36 @@ func TestRestartMidStream(t *testing.T) {
 // finished tables are not read again. The result equals the tables.
 func TestRestartMidSnapshot(t *testing.T) {
 	t.Parallel()
+	for _, workers := range []int{1, 2} {
+		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) {
+			t.Parallel()
+			restartMidSnapshot(t, workers)
+		})
+	}
+}
+
+func restartMidSnapshot(t *testing.T, workers int) {
 	e := newEnv(t)
 	small, topicS := createTable(e, "s", 50)
 	big, topicB := createTable(e, "m", 5000)
 	cfg := e.config(small, big)
 	cfg.ChunkSize = 200
-	cfg.SnapshotWorkers = 1
+	cfg.SnapshotWorkers = workers
 	w := startWriter(e, big, 5500)
 	s := e.open(cfg, nil)
 	b := newBroker()
-	b.pump(t, s, 30*time.Second, func() bool { return len(b.all) >= 1000 })
+	ranges := false
+	b.pump(t, s, 30*time.Second, func() bool {
+		if p, _ := decodePosition(b.acked); p != nil {
+			for _, tp := range p.Pending {
+				ranges = ranges || tp.Table != ""
+			}
+		}
+		return len(b.all) >= 1000
+	})
+	if ranges != (workers > 1) {
+		t.Fatalf("key ranges in positions: %v with %d workers", ranges, workers)
+	}
 	acked := b.acked
 	pos, err := decodePosition(acked)
 	if err != nil || len(pos.Pending) == 0 {
