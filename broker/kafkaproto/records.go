@@ -4,21 +4,34 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"math"
 )
 
 // Record is one record of a v2 batch as the broker itself writes and reads
-// them (internal topics). A nil Key is a keyless record; a nil Value is a
-// tombstone. Headers are skipped on read and never written.
+// them (internal topics, up-converted legacy messages). A nil Key is a
+// keyless record; a nil Value is a tombstone. Headers are skipped on read
+// and never written. Timestamp is only used by AppendBatch (0: the batch's).
 type Record struct {
 	Key, Value []byte
+	Timestamp  int64
 }
 
 // AppendBatch appends an uncompressed v2 batch of recs (at least one) with
-// base offset 0 (the log assigns the real one), every record at timestamp
-// ts, no producer id, and a correct CRC.
+// base offset 0 (the log assigns the real one), each record at its
+// Timestamp or else at ts, no producer id, and a correct CRC.
 func AppendBatch(dst []byte, ts int64, recs []Record) []byte {
 	start := len(dst)
 	be := binary.BigEndian
+	base, maxTS := int64(math.MaxInt64), int64(math.MinInt64)
+	stamp := func(r Record) int64 {
+		if r.Timestamp != 0 {
+			return r.Timestamp
+		}
+		return ts
+	}
+	for _, r := range recs {
+		base, maxTS = min(base, stamp(r)), max(maxTS, stamp(r))
+	}
 	dst = be.AppendUint64(dst, 0) // base offset
 	dst = be.AppendUint32(dst, 0) // batch length, patched below
 	dst = be.AppendUint32(dst, 0) // partition leader epoch
@@ -26,18 +39,18 @@ func AppendBatch(dst []byte, ts int64, recs []Record) []byte {
 	dst = be.AppendUint32(dst, 0) // crc, patched below
 	dst = be.AppendUint16(dst, 0) // attributes
 	dst = be.AppendUint32(dst, uint32(len(recs)-1))
-	dst = be.AppendUint64(dst, uint64(ts)) // base timestamp
-	dst = be.AppendUint64(dst, uint64(ts)) // max timestamp
-	dst = be.AppendUint64(dst, ^uint64(0)) // producer id -1
-	dst = be.AppendUint16(dst, 0xffff)     // producer epoch -1
-	dst = be.AppendUint32(dst, 0xffffffff) // base sequence -1
+	dst = be.AppendUint64(dst, uint64(base))  // base timestamp
+	dst = be.AppendUint64(dst, uint64(maxTS)) // max timestamp
+	dst = be.AppendUint64(dst, ^uint64(0))    // producer id -1
+	dst = be.AppendUint16(dst, 0xffff)        // producer epoch -1
+	dst = be.AppendUint32(dst, 0xffffffff)    // base sequence -1
 	dst = be.AppendUint32(dst, uint32(len(recs)))
 	var body []byte
 	for i, r := range recs {
 		body = body[:0]
-		body = append(body, 0)                     // attributes
-		body = binary.AppendVarint(body, 0)        // timestamp delta
-		body = binary.AppendVarint(body, int64(i)) // offset delta
+		body = append(body, 0)                          // attributes
+		body = binary.AppendVarint(body, stamp(r)-base) // timestamp delta
+		body = binary.AppendVarint(body, int64(i))      // offset delta
 		body = appendVarintBytes(body, r.Key)
 		body = appendVarintBytes(body, r.Value)
 		body = binary.AppendVarint(body, 0) // headers

@@ -2,8 +2,12 @@ package kafkaproto
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func TestAppendBatchRoundTrip(t *testing.T) {
@@ -41,6 +45,36 @@ func TestAppendBatchRoundTrip(t *testing.T) {
 	// A truncated records section is corrupt.
 	if err := ForEachRecord(h, b[BatchHeaderSize:len(b)-2], func(int32, Record) error { return nil }); !errors.Is(err, ErrCorruptBatch) {
 		t.Fatalf("truncated: %v", err)
+	}
+}
+
+func TestAppendBatchTimestamps(t *testing.T) {
+	t.Parallel()
+	b := AppendBatch(nil, 50, []Record{{Value: []byte("a"), Timestamp: 30}, {Value: []byte("b")}, {Value: []byte("c"), Timestamp: 90}})
+	h, err := ValidateBatch(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.BaseTimestamp != 30 || h.MaxTimestamp != 90 {
+		t.Fatalf("base %d max %d", h.BaseTimestamp, h.MaxTimestamp)
+	}
+	var rb kmsg.RecordBatch
+	if err := rb.ReadFrom(b); err != nil {
+		t.Fatal(err)
+	}
+	recs := rb.Records
+	var deltas []int64
+	for range rb.NumRecords {
+		var r kmsg.Record
+		length, n := binary.Varint(recs)
+		if err := r.ReadFrom(recs[:n+int(length)]); err != nil {
+			t.Fatal(err)
+		}
+		deltas = append(deltas, r.TimestampDelta64)
+		recs = recs[n+int(length):]
+	}
+	if fmt.Sprint(deltas) != "[0 20 60]" {
+		t.Fatalf("timestamp deltas %v", deltas)
 	}
 }
 

@@ -11,13 +11,12 @@ type VersionRange struct {
 // advertised is the ApiVersions table. Maximums are Apache Kafka 4.3's
 // (read from a 4.3.1 broker's ApiVersions); minimums go below Kafka's where librdkafka, sarama or segmentio/kafka-go
 // still send older versions and kmsg encodes them (kafka-go uses v0/v1 of
-// the group and topic admin APIs and ListOffsets v1; sarama's older
-// protocol versions send Fetch < v4). Produce starts at v3 because v0-v2
-// carry message format v0/v1, which the log does not store (Kafka 4.0
-// removed them too); a v2 record batch is all Produce v3+ may carry.
-// Transactions APIs are not advertised.
+// the group and topic admin APIs and ListOffsets v1; sarama configured for
+// brokers before 0.11 sends Produce v0-v2 and Fetch < v4). Produce v0-v2
+// carry message format v0/v1, which the server up-converts to v2 batches
+// (the log stores only those). Transactions APIs are not advertised.
 var advertised = [...]VersionRange{
-	{kmsg.Produce, 3, 13},
+	{kmsg.Produce, 0, 13},
 	{kmsg.Fetch, 0, 18},
 	{kmsg.ListOffsets, 0, 11},
 	{kmsg.Metadata, 0, 13},

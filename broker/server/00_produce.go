@@ -1,7 +1,9 @@
-// Produce (key 0), versions 3-13.
+// Produce (key 0), versions 0-13.
 //
-// Each partition's records must be exactly one v2 record batch (Kafka's rule
-// since v3): more than one is INVALID_RECORD; a bad length, magic or CRC is
+// v0-v2 carry legacy message sets (magic 0/1, possibly compressed
+// wrappers): they are up-converted to one uncompressed v2 batch (magic 0
+// messages, which have no timestamp, get the broker's time). From v3 each
+// partition's records must be exactly one v2 record batch (Kafka's rule): more than one is INVALID_RECORD; a bad length, magic or CRC is
 // CORRUPT_MESSAGE; larger than max.message.bytes is MESSAGE_TOO_LARGE; a
 // keyless record on a compacted topic is INVALID_RECORD (the log checks, as
 // it must decompress); transactional and control batches are
@@ -38,6 +40,7 @@ import (
 
 	"github.com/sluicehq/sluice/broker/kafkaproto"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -104,7 +107,7 @@ func (s *Server) handleProduce(ctx context.Context, rc *reqContext, req *kmsg.Pr
 	}
 	appendAll := func(its []*produceItem) {
 		for _, it := range its {
-			res, err := s.produceTo(ctx, it.p, it.cfg, req.Acks, it.records)
+			res, err := s.produceTo(ctx, it.p, it.cfg, req.Acks, it.records, req.Version < 3)
 			if err == nil {
 				it.pr.BaseOffset, it.pr.LogAppendTime = res.BaseOffset, res.LogAppendTime
 			}
@@ -152,10 +155,23 @@ func produceFailed(items []*produceItem) bool {
 	return false
 }
 
-// produceTo validates one partition's records and appends them.
-func (s *Server) produceTo(ctx context.Context, p *partition, cfg TopicConfig, acks int16, records []byte) (appendResult, error) {
+// produceTo validates one partition's records and appends them. With
+// legacy (Produce v0-v2) a message set of magic 0/1 is up-converted to one
+// v2 batch first.
+func (s *Server) produceTo(ctx context.Context, p *partition, cfg TopicConfig, acks int16, records []byte, legacy bool) (appendResult, error) {
 	if acks == -1 && cfg.MinInsyncReplicas > 1 {
 		return appendResult{}, fmt.Errorf("%w: min.insync.replicas %d, in-sync replicas 1", kerr.NotEnoughReplicas, cfg.MinInsyncReplicas)
+	}
+	if len(records) > kafkaproto.BatchPartitionLeaderEpochAt+4 && records[16] < 2 {
+		if !legacy {
+			return appendResult{}, fmt.Errorf("%w: Produce v3+ carries only v2 record batches", kerr.InvalidRecord)
+		}
+		now := time.Now().UnixMilli()
+		recs, err := kafkaproto.ConvertMessageSet(records, now, legacyDecompress)
+		if err != nil {
+			return appendResult{}, err
+		}
+		records = kafkaproto.AppendBatch(nil, now, recs)
 	}
 	if len(records) > int(cfg.MaxMessageBytes) {
 		return appendResult{}, fmt.Errorf("%w: batch of %d bytes, max.message.bytes %d", kerr.MessageTooLarge, len(records), cfg.MaxMessageBytes)
@@ -213,4 +229,9 @@ func (s *Server) produceTo(ctx context.Context, p *partition, cfg TopicConfig, a
 	p.advanceHW(res.LastOffset + 1)
 	p.wake()
 	return res, nil
+}
+
+// legacyDecompress decompresses a legacy compressed message's value.
+func legacyDecompress(codec int8, b []byte) ([]byte, error) {
+	return kgo.DefaultDecompressor().Decompress(b, kgo.CompressionCodecType(codec))
 }

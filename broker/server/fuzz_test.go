@@ -36,7 +36,7 @@ func FuzzHandle(f *testing.F) {
 		f.Fatal(err)
 	}
 	p := s.partitionOf(s.lookup("t"), 0)
-	if _, err := s.produceTo(context.Background(), p, s.lookup("t").cfg, -1, makeBatch(batchOpts{})); err != nil {
+	if _, err := s.produceTo(context.Background(), p, s.lookup("t").cfg, -1, makeBatch(batchOpts{}), false); err != nil {
 		f.Fatal(err)
 	}
 	// Long polls return at once: the fuzzer must never wait.

@@ -67,7 +67,7 @@ func (s *Server) AppendRecords(ctx context.Context, topicName string, partition 
 	batch := kafkaproto.AppendBatch(nil, time.Now().UnixMilli(), recs)
 	cfg, _ := s.configOf(t)
 	cfg.MinInsyncReplicas = 1
-	_, err := s.produceTo(ctx, p, cfg, -1, batch)
+	_, err := s.produceTo(ctx, p, cfg, -1, batch, false)
 	return err
 }
 

@@ -27,7 +27,7 @@ func TestProduceValidation(t *testing.T) {
 	}{
 		{name: "ok", records: makeBatch(batchOpts{})},
 		{name: "bad crc", records: makeBatch(batchOpts{badCRC: true}), want: kerr.CorruptMessage.Code},
-		{name: "magic 1", records: badMagic, want: kerr.CorruptMessage.Code},
+		{name: "magic 1 in v3+", records: badMagic, want: kerr.InvalidRecord.Code},
 		{name: "truncated", records: makeBatch(batchOpts{})[:50], want: kerr.CorruptMessage.Code},
 		{name: "two batches", records: twoBatches, want: kerr.InvalidRecord.Code},
 		{name: "too large", configs: map[string]string{"max.message.bytes": "1024"}, records: big, want: kerr.MessageTooLarge.Code},

@@ -115,16 +115,16 @@ func TestMalformedRequestClosesOnlyItsConnection(t *testing.T) {
 	full := kmsg.NewRequestFormatter().AppendRequest(nil, meta, 1)
 	truncated := append(binary.BigEndian.AppendUint32(nil, uint32(len(full)-4-2)), full[4:len(full)-2]...)
 	unknownKey := []byte{0, 0, 0, 10, 0x03, 0xe7, 0, 0, 0, 0, 0, 1, 0xff, 0xff}
-	produceV2 := kmsg.NewPtrProduceRequest()
-	produceV2.SetVersion(2)
-	oldProduce := kmsg.NewRequestFormatter().AppendRequest(nil, produceV2, 1)
+	sasl := kmsg.NewPtrSASLHandshakeRequest()
+	sasl.SetVersion(1)
+	unadvertised := kmsg.NewRequestFormatter().AppendRequest(nil, sasl, 1)
 	tests := []struct {
 		name  string
 		frame []byte
 	}{
 		{name: "truncated body", frame: truncated},
 		{name: "unknown api key", frame: unknownKey},
-		{name: "unadvertised version", frame: oldProduce},
+		{name: "unadvertised api", frame: unadvertised},
 		{name: "header too short", frame: []byte{0, 0, 0, 3, 0, 3, 0}},
 		{name: "negative size", frame: []byte{0xff, 0xff, 0xff, 0xf0}},
 	}
