@@ -454,8 +454,18 @@ func scanEnvelope(v []byte, names map[string]string) (e scanned, ok bool) {
 	if !opSet {
 		return scanned{}, false
 	}
-	e.op = connectors.Op(opRaw)
-	if !e.op.Valid() {
+	switch string(opRaw) { // constants: no allocation per record
+	case "r":
+		e.op = connectors.OpRead
+	case "c":
+		e.op = connectors.OpCreate
+	case "u":
+		e.op = connectors.OpUpdate
+	case "d":
+		e.op = connectors.OpDelete
+	case "t":
+		e.op = connectors.OpTruncate
+	default:
 		return scanned{}, false
 	}
 	return e, true
