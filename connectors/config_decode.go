@@ -50,15 +50,15 @@ func (l Loader) Parse(name string, data []byte) (*Config, error) {
 		l.ReadFile = os.ReadFile
 	}
 	d := &decoder{
-		l:      l,
-		m:      &sourceMap{file: name, pos: map[string]Pos{}, failed: map[string]bool{}},
-		budget: maxDecodeSteps,
+		l: l,
+		m: &sourceMap{file: name, pos: map[string]Pos{}, failed: map[string]bool{}},
 	}
 	c := &Config{src: d.m}
 	root, ferr := parseYAML(name, data)
 	if ferr != nil {
 		return nil, ferr
 	}
+	d.budget = decodeBudget + 4*countNodes(root)
 	d.config(root, c)
 	c.Defaults()
 	errs := d.errs
@@ -69,9 +69,20 @@ func (l Loader) Parse(name string, data []byte) (*Config, error) {
 	return c, nil
 }
 
-// maxDecodeSteps bounds the nodes visited, so aliases (which the decoder
-// follows) cannot make a small file expensive.
-const maxDecodeSteps = 1 << 20
+// The decoder follows aliases and merge keys, so it bounds the nodes it
+// visits by decodeBudget plus four per node written: expanding an alias
+// costs like a copy, and a small file cannot make the walk expensive.
+const decodeBudget = 1 << 14
+
+// countNodes counts the nodes written in the document (aliases not
+// followed).
+func countNodes(n *yaml.Node) int {
+	c := 1
+	for _, k := range n.Content {
+		c += countNodes(k)
+	}
+	return c
+}
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
@@ -178,10 +189,11 @@ func joinSorted(errs []*FieldError) error {
 }
 
 type decoder struct {
-	l      Loader
-	m      *sourceMap
-	errs   []*FieldError
-	budget int
+	l       Loader
+	m       *sourceMap
+	errs    []*FieldError
+	budget  int
+	merging map[*yaml.Node]bool // mappings whose merge keys are being expanded
 }
 
 type entry struct {
@@ -250,12 +262,21 @@ func (d *decoder) mapping(n *yaml.Node, path string) (entries []entry, ok bool) 
 		d.fail(n, path, ErrInvalid, "want a mapping, got %s", describe(n))
 		return nil, false
 	}
+	if d.merging[n] {
+		d.fail(n, path, ErrInvalid, "a merge key (<<) includes the mapping it is in")
+		return nil, false
+	}
 	seen := map[string]*yaml.Node{}
 	var merged []entry
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+			if d.merging == nil {
+				d.merging = map[*yaml.Node]bool{}
+			}
+			d.merging[n] = true
 			merged = append(merged, d.mergeEntries(v, path)...)
+			delete(d.merging, n)
 			continue
 		}
 		if k.Kind != yaml.ScalarNode {

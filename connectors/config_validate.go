@@ -39,6 +39,14 @@ func (v *validator) add(path string, kind error, format string, args ...any) {
 	v.errs = append(v.errs, fe)
 }
 
+// where names path for a message: its line:col when known, else the path.
+func (v *validator) where(path string) string {
+	if p := v.m.at(path); p.Line > 0 {
+		return fmt.Sprintf("%d:%d", p.Line, p.Col)
+	}
+	return path
+}
+
 func (v *validator) required(path string) { v.add(path, ErrRequired, "required") }
 
 func (v *validator) oneOf(path, val string, allowed ...string) {
@@ -71,9 +79,9 @@ func (c *Config) validate() []*FieldError {
 		p.validate(v, path)
 		if p.Name != "" {
 			if first, dup := names[p.Name]; dup {
-				v.add(path+".name", ErrDuplicate, "duplicate pipeline name %q (first at %s)", p.Name, first)
+				v.add(path+".name", ErrDuplicate, "duplicate pipeline name %q (first at %s)", p.Name, v.where(first))
 			} else {
-				names[p.Name] = path
+				names[p.Name] = path + ".name"
 			}
 		}
 		for j := range p.Sinks {
@@ -83,7 +91,7 @@ func (c *Config) validate() []*FieldError {
 				continue
 			}
 			if first, dup := groups[g]; dup {
-				v.add(sp, ErrDuplicate, "consumer group %q is also %s; two sinks in one group would split its partitions", g, first)
+				v.add(sp, ErrDuplicate, "consumer group %q is also the group of %s (at %s); two sinks in one group would split its partitions", g, parentPath(first), v.where(first))
 			} else {
 				groups[g] = sp
 			}
@@ -227,9 +235,9 @@ func (p *PipelineConfig) validate(v *validator, path string) {
 		s.validate(v, sp)
 		if s.Name != "" {
 			if first, dup := names[s.Name]; dup {
-				v.add(sp+".name", ErrDuplicate, "duplicate sink name %q in this pipeline (first at %s)", s.Name, first)
+				v.add(sp+".name", ErrDuplicate, "duplicate sink name %q in this pipeline (first at %s)", s.Name, v.where(first))
 			} else {
-				names[s.Name] = sp
+				names[s.Name] = sp + ".name"
 			}
 		}
 	}
@@ -355,7 +363,7 @@ func (o *OutboxConfig) validate(v *validator, path string, s *SourceConfig, kind
 	if o.Table != "" && checkTable(v, path+".table", o.Table, kind) && tables[o.Table] {
 		v.add(path+".table", ErrConflict, "%q is also in tables; the outbox table gets no changelog topic", o.Table)
 	}
-	if o.Prefix != "" && o.Columns != (OutboxColumns{}) {
+	if o.Table == "" && o.Prefix != "" && o.Columns != (OutboxColumns{}) {
 		v.add(path+".columns", ErrConflict, "columns map an outbox table; a prefix's messages have fixed fields")
 	}
 	for _, c := range []struct{ key, val string }{
