@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -234,6 +235,19 @@ func TestSourceToSink(t *testing.T) {
 			t.Fatalf("acks out of order: %v", acks)
 		}
 	}
+	// The sink left its group on shutdown (dynamic membership).
+	adm, err := h.kafka.NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	groups, err := kadm.NewClient(adm).DescribeGroups(context.Background(), "sluice.shop.cache")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := groups["sluice.shop.cache"]; g.State != "Empty" || len(g.Members) != 0 {
+		t.Errorf("group after shutdown: state %s, %d members; want Empty", g.State, len(g.Members))
+	}
 	pos := readPositions(t, h.kafka)
 	if got := string(pos[string(connectors.PositionKey("shop", "mem"))]); got != string(memconn.Position(keys*versions)) {
 		t.Fatalf("stored position %s, want %s", got, memconn.Position(keys*versions))
@@ -272,15 +286,21 @@ func readPositions(t *testing.T, kc kafkaclient.Config) map[string]connectors.Po
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, connectors.OffsetsTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, _ := ends.Lookup(connectors.OffsetsTopic, 0)
 	out := map[string]connectors.Position{}
-	for {
+	for next := int64(0); next < end.Offset; {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			return out
+			t.Fatalf("reading %s: %v", connectors.OffsetsTopic, ctx.Err())
 		}
 		fs.EachRecord(func(r *kgo.Record) {
+			next = r.Offset + 1
 			p, err := connectors.DecodePosition(r.Value)
 			if err != nil {
 				t.Errorf("decoding %s: %v", r.Value, err)
@@ -288,6 +308,7 @@ func readPositions(t *testing.T, kc kafkaclient.Config) map[string]connectors.Po
 			out[string(r.Key)] = p
 		})
 	}
+	return out
 }
 
 func TestRestartResumesFromStoredPosition(t *testing.T) {
