@@ -3,6 +3,7 @@ package connectors_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -573,4 +574,55 @@ func TestStatusCoversIdlePartitions(t *testing.T) {
 		}
 		return committed == 2
 	})
+}
+
+// plainSink hides memconn's Rebuilder: a rebuild then only replays.
+type plainSink struct{ connectors.Sink }
+
+// A rebuild while the source keeps producing: live records flow during the
+// replay, the rebuild finishes, and the target ends with every key's latest
+// version. A second request while one runs is refused.
+func TestRebuildWithLiveRecords(t *testing.T) {
+	t.Parallel()
+	for _, rebuilder := range []bool{true, false} {
+		t.Run(fmt.Sprintf("rebuilder=%v", rebuilder), func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			spec := h.spec()
+			if !rebuilder {
+				spec.Sinks[0].NewSink = func() (connectors.Sink, error) { return plainSink{memconn.NewSink(h.store)}, nil }
+			}
+			for id := range 30 {
+				h.up.Append(change(id, 1))
+			}
+			r := h.start(spec)
+			eventually(t, "caught up", func() bool { return storeHas(h.store, 30, func(int) int { return 1 }) })
+			if err := r.rt.Rebuild("shop", "cache"); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.rt.Rebuild("shop", "cache"); !errors.Is(err, connectors.ErrRebuildInProgress) {
+				// It may already have finished on a fast machine; then a
+				// second one is accepted, which is also correct.
+				if err != nil {
+					t.Fatalf("second rebuild: %v", err)
+				}
+			}
+			for id := range 30 {
+				h.up.Append(change(id, 2))
+			}
+			eventually(t, "rebuild done and live versions applied", func() bool {
+				rb := r.rt.Status().Pipelines[0].Sinks[0].Rebuild
+				return rb != nil && rb.Phase == connectors.RebuildDone && storeHas(h.store, 30, func(int) int { return 2 })
+			})
+			if b, f := h.store.Rebuilds(); rebuilder && (b == 0 || b != f) {
+				t.Errorf("BeginRebuild %d, FinishRebuild %d", b, f)
+			} else if !rebuilder && b != 0 {
+				t.Errorf("a plain sink got BeginRebuild")
+			}
+			// Every record up to the recorded high watermark was replayed.
+			if rb := r.rt.Status().Pipelines[0].Sinks[0].Rebuild; rb.Done != rb.Total || rb.Total < 30 {
+				t.Errorf("rebuild progress %d/%d", rb.Done, rb.Total)
+			}
+		})
+	}
 }
