@@ -59,6 +59,7 @@ Redis caches in step with them.`,
 	root.AddCommand(newVersionCmd())
 	root.AddCommand(newTopicCmd(), newGroupCmd(), newBenchCmd(), newBrokerCmd(&g))
 	root.AddCommand(newRunCmd(&g), newStatusCmd(), newSinkCmd())
+	root.AddCommand(newPipelineCmd())
 	return root
 }
 
