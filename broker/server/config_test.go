@@ -2,8 +2,10 @@ package server
 
 import (
 	"errors"
+	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -244,4 +246,47 @@ func TestAlterConfigRefusedByLogChangesNothing(t *testing.T) {
 	if got := b.store.get(partitionDir(b.dir, "r", 0)).config(); got.RetentionMS == 5 {
 		t.Fatal("partition 0 kept the refused config")
 	}
+}
+
+// TestOrphanPartitionDirsAreReported: a partition directory of no topic is
+// named at Warn on open, and a topic re-created under that name starts empty.
+func TestOrphanPartitionDirsAreReported(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.MkdirAll(dir+"/ghost-0", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir+"/ghost-0/stale", []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	var mu sync.Mutex
+	s, err := New(Config{DataDir: dir, Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))}, withLogOpener(newMemStore().open))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mu.Lock()
+	out := logs.String()
+	mu.Unlock()
+	if !strings.Contains(out, "ghost-0") || !strings.Contains(out, "level=WARN") {
+		t.Fatalf("orphan not reported: %s", out)
+	}
+	if _, err := s.createTopic("ghost", 1, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir + "/ghost-0/stale"); !os.IsNotExist(err) {
+		t.Fatalf("stale file survived the re-create: %v", err)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *strings.Builder
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -141,7 +143,33 @@ func (s *Server) loadTopicsLocked() error {
 		s.topics[t.name] = t
 		s.topicIDs[t.id] = t
 	}
+	s.warnOrphansLocked()
 	return nil
+}
+
+// warnOrphansLocked names partition directories that belong to no topic:
+// left by a create or delete interrupted by a crash. They are not removed
+// here (the data dir may one day hold other components' directories); a
+// re-created topic of that name removes its stale directories.
+func (s *Server) warnOrphansLocked() {
+	entries, err := os.ReadDir(s.cfg.DataDir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		i := strings.LastIndexByte(name, '-')
+		if !e.IsDir() || i <= 0 {
+			continue
+		}
+		n, err := strconv.Atoi(name[i+1:])
+		if err != nil || n < 0 {
+			continue
+		}
+		if t := s.topics[name[:i]]; t == nil || n >= len(t.partitions) {
+			s.log.Warn("partition directory belongs to no topic; left by an interrupted create or delete", "path", filepath.Join(s.cfg.DataDir, name))
+		}
+	}
 }
 
 // openPartition opens a partition's log and rebuilds its producer state.
