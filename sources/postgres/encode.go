@@ -14,6 +14,7 @@ type eventMeta struct {
 	lsn      int64
 	txID     int64 // < 0: omitted
 	now      int64 // envelope ts_ms: processing time
+	sizeHint int   // bytes of the row's text values, to size the value buffer
 }
 
 // encoder builds records for one Source (its prefix and database are fixed).
@@ -94,7 +95,7 @@ func (e *encoder) records(dst []connectors.Record, t *table, op connectors.Op, b
 				return err
 			}
 		}
-		v, err := e.appendEnvelope(make([]byte, 0, 256), t, op, before, after, m)
+		v, err := e.appendEnvelope(make([]byte, 0, 256+m.sizeHint+m.sizeHint/4+8*len(t.cols)), t, op, before, after, m)
 		if err != nil {
 			return err
 		}

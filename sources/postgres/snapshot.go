@@ -269,7 +269,9 @@ func (s *Source) snapshotTable(ctx context.Context, conn *pgxpool.Conn, j snapJo
 		for rr.NextRow() {
 			vals := rr.Values()
 			img := make(connectors.Row, len(t.cols))
+			meta.sizeHint = 0
 			for i, v := range vals {
+				meta.sizeHint += len(v) + len(t.cols[i].name)
 				img[i].Name = t.cols[i].name
 				if v != nil {
 					img[i].Value = decodeText(t.cols[i].typ, t.cols[i].typmod, v, s.types)

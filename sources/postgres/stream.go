@@ -270,7 +270,7 @@ func (st *streamer) handle(ctx context.Context, lsn uint64, data []byte) error {
 		if rel.t == nil {
 			return nil
 		}
-		meta := eventMeta{snapshot: "false", tsMs: st.commitMs, lsn: int64(lsn), txID: st.xid, now: st.now}
+		meta := eventMeta{snapshot: "false", tsMs: st.commitMs, lsn: int64(lsn), txID: st.xid, now: st.now, sizeHint: len(data)}
 		var before, after connectors.Row
 		var op connectors.Op
 		if m.old != nil {
