@@ -23,6 +23,17 @@ import (
 // embedded broker's own stop follows, all within CONTRACTS' 20 s.
 const runDrainTimeout = 12 * time.Second
 
+// runHardStop is how long after the stop signal run gives up waiting for
+// the pipelines (a connector ignoring its context): under CONTRACTS' 20 s.
+const runHardStop = 18 * time.Second
+
+// hardStopAfter returns a channel closed d after ctx is done.
+func hardStopAfter(ctx context.Context, d time.Duration) <-chan struct{} {
+	ch := make(chan struct{})
+	context.AfterFunc(ctx, func() { time.AfterFunc(d, func() { close(ch) }) })
+	return ch
+}
+
 func newRunCmd(g *globalFlags) *cobra.Command {
 	var file, adminAddr string
 	cmd := &cobra.Command{
@@ -144,7 +155,17 @@ func runPipelines(ctx context.Context, log *slog.Logger, cfg *connectors.Config,
 		})
 	}
 
-	rtErr := rt.Run(runCtx) // returns once drained
+	// The runtime returns once drained; runHardStop bounds a connector that
+	// ignores its context, so the process still exits (1) in time.
+	rtDone := make(chan error, 1)
+	go func() { rtDone <- rt.Run(runCtx) }()
+	var rtErr error
+	select {
+	case rtErr = <-rtDone:
+	case <-hardStopAfter(runCtx, runHardStop):
+		log.Error("pipelines did not stop in time; exiting", "after", runHardStop)
+		return fmt.Errorf("pipelines did not stop within %s of the stop signal", runHardStop)
+	}
 
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
