@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -215,12 +216,17 @@ func ensurePublication(ctx context.Context, pool *pgxpool.Pool, cfg *Config, tab
 		idents[i] = t.ident
 	}
 	pub := pgx.Identifier{cfg.Publication}.Sanitize()
-	q := "CREATE PUBLICATION " + pub + " FOR TABLE " + strings.Join(idents, ", ")
+	// Changes of a partitioned table's partitions are published under the
+	// table itself, the name Sluice captures.
+	qs := []string{"CREATE PUBLICATION " + pub + " FOR TABLE " + strings.Join(idents, ", ") + " WITH (publish_via_partition_root = true)"}
 	if exists {
-		q = "ALTER PUBLICATION " + pub + " SET TABLE " + strings.Join(idents, ", ")
+		qs = []string{"ALTER PUBLICATION " + pub + " SET TABLE " + strings.Join(idents, ", "),
+			"ALTER PUBLICATION " + pub + " SET (publish_via_partition_root = true)"}
 	}
-	if _, err := pool.Exec(ctx, q); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrPrerequisite, q, err)
+	for _, q := range qs {
+		if _, err := pool.Exec(ctx, q); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrPrerequisite, q, err)
+		}
 	}
 	if !exists {
 		log.Info("publication created", "publication", cfg.Publication, "tables", len(tables))
@@ -335,7 +341,10 @@ func (c *typeCache) resolve(oid uint32) *typeInfo {
 	ti, ok := c.types[oid]
 	c.mu.Unlock()
 	if !ok {
-		_ = c.load(context.Background()) // best effort; a miss is carried as text
+		// A type created after Open (a new column's enum): reload, bounded.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = c.load(ctx) // best effort; a miss is carried as text
+		cancel()
 		c.mu.Lock()
 		ti, ok = c.types[oid]
 		if !ok {

@@ -113,3 +113,19 @@ func TestPrerequisiteErrors(t *testing.T) {
 		t.Errorf("error %v is not ErrPrerequisite", err)
 	}
 }
+
+// A partitioned table is captured under its own name (the publication
+// publishes via the partition root), in the snapshot and the stream.
+func TestPartitionedTable(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tbl := e.table("parted")
+	e.exec("CREATE TABLE " + tbl + " (id int PRIMARY KEY, v int) PARTITION BY RANGE (id)")
+	e.exec("CREATE TABLE " + tbl + "_p1 PARTITION OF " + tbl + " FOR VALUES FROM (0) TO (100)")
+	e.exec("CREATE TABLE " + tbl + "_p2 PARTITION OF " + tbl + " FOR VALUES FROM (100) TO (200)")
+	e.exec("INSERT INTO " + tbl + " VALUES (1, 1), (150, 2)")
+	topic := e.name + ".public." + tbl
+	s, b := started(t, e, e.config(tbl))
+	e.exec("INSERT INTO " + tbl + " VALUES (2, 3), (151, 4)")
+	b.pump(t, s, 20*time.Second, func() bool { return len(b.state[topic]) == 4 })
+}
