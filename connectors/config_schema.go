@@ -2,6 +2,7 @@ package connectors
 
 import (
 	"math"
+	"slices"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -40,14 +41,6 @@ func with(keys []string, more ...string) []string {
 	return append(append([]string(nil), keys...), more...)
 }
 
-func contains(keys []string, k string) bool {
-	for _, x := range keys {
-		if x == k {
-			return true
-		}
-	}
-	return false
-}
 
 func (d *decoder) config(root *yaml.Node, c *Config) {
 	entries, ok := d.mapping(root, "")
@@ -245,7 +238,7 @@ func (d *decoder) source(n *yaml.Node, path string, s *SourceConfig) {
 			}
 		case e.key == "outbox":
 			s.Outbox = d.outbox(e.v, p)
-		case contains(postgresKeys, e.key) && s.Type != SourceMySQL:
+		case slices.Contains(postgresKeys, e.key) && s.Type != SourceMySQL:
 			if e.key == "slot" {
 				d.str(e.v, p, &s.Slot)
 			} else {
@@ -257,9 +250,9 @@ func (d *decoder) source(n *yaml.Node, path string, s *SourceConfig) {
 			if v, ok := d.integer(e.v, p, 1, math.MaxUint32); ok {
 				s.ServerID = uint32(v)
 			}
-		case contains(postgresKeys, e.key):
+		case slices.Contains(postgresKeys, e.key):
 			d.unknown(e, path, sourceKeys, "a postgres field; this source is mysql")
-		case contains(mysqlKeys, e.key):
+		case slices.Contains(mysqlKeys, e.key):
 			d.unknown(e, path, sourceKeys, "a mysql field; this source is postgres")
 		default:
 			d.unknown(e, path, sourceKeys, "")
@@ -330,7 +323,7 @@ func (d *decoder) transform(n *yaml.Node, path string, t *TransformConfig) {
 		if e.key == "type" {
 			continue
 		}
-		if known && !contains(allowed, e.key) {
+		if known && !slices.Contains(allowed, e.key) {
 			d.unknown(e, path, with([]string{"type"}, allowed...), "")
 			continue
 		}
@@ -423,15 +416,15 @@ func (d *decoder) sink(n *yaml.Node, path string, s *SinkConfig) {
 			d.str(e.v, p, &es.Username)
 		case e.key == "username" && rd != nil:
 			d.str(e.v, p, &rd.Username)
-		case es != nil && contains(esKeys, e.key):
+		case es != nil && slices.Contains(esKeys, e.key):
 			d.esField(e, p, es, &apiKey)
-		case rd != nil && contains(redisKeys, e.key):
+		case rd != nil && slices.Contains(redisKeys, e.key):
 			d.redisField(e, p, rd)
-		case es != nil && contains(redisKeys, e.key):
+		case es != nil && slices.Contains(redisKeys, e.key):
 			d.unknown(e, path, with(sinkKeys, esKeys...), "a redis field; this sink is elasticsearch")
-		case rd != nil && contains(esKeys, e.key):
+		case rd != nil && slices.Contains(esKeys, e.key):
 			d.unknown(e, path, with(sinkKeys, redisKeys...), "an elasticsearch field; this sink is redis")
-		case es == nil && rd == nil && (contains(esKeys, e.key) || contains(redisKeys, e.key)):
+		case es == nil && rd == nil && (slices.Contains(esKeys, e.key) || slices.Contains(redisKeys, e.key)):
 			// The type is missing or wrong; validation names it.
 		default:
 			allowed := sinkKeys

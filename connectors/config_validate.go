@@ -54,7 +54,7 @@ func (v *validator) oneOf(path, val string, allowed ...string) {
 		v.required(path)
 		return
 	}
-	if !contains(allowed, val) {
+	if !slices.Contains(allowed, val) {
 		v.add(path, ErrInvalid, "%q is not one of: %s", val, strings.Join(allowed, ", "))
 	}
 }

@@ -1,0 +1,4 @@
+package connectors
+
+// KeyTemplateProblem exposes keyTemplateProblem to the external tests.
+var KeyTemplateProblem = keyTemplateProblem
