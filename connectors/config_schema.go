@@ -41,7 +41,6 @@ func with(keys []string, more ...string) []string {
 	return append(append([]string(nil), keys...), more...)
 }
 
-
 func (d *decoder) config(root *yaml.Node, c *Config) {
 	entries, ok := d.mapping(root, "")
 	if !ok {
