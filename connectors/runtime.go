@@ -50,7 +50,12 @@ type PipelineSpec struct {
 	// does not declare itself; <= 0 takes the broker's default.
 	Partitions        int32
 	ReplicationFactor int16
-	Transforms        []TransformSpec
+	// Topics the source is known to write (its tables' changelogs, after
+	// routing): created at the start of every source run, so sinks can join
+	// and report lag before the first change. Other topics are created on
+	// their first record.
+	Topics     []string
+	Transforms []TransformSpec
 	Sinks             []SinkSpec
 }
 

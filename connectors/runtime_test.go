@@ -553,6 +553,14 @@ func TestTwoPipelinesKeepSeparatePositions(t *testing.T) {
 func TestStatusCoversIdlePartitions(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
+	// Declared topics exist before the first change.
+	declared := h.spec(func(p *connectors.PipelineSpec) { p.Topics = []string{"shop.public.empty"}; p.Sinks[0].Topics = p.Topics })
+	r0 := h.start(declared)
+	eventually(t, "the declared topic's partitions show in status", func() bool {
+		return len(r0.rt.Status().Pipelines[0].Sinks[0].Partitions) == 3
+	})
+	r0.stop(t)
+
 	h.up.Append(change(1, 1), change(2, 1))
 	r := h.start(h.spec())
 	eventually(t, "store has both", func() bool { return len(h.store.Snapshot()) == 2 })

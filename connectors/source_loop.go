@@ -111,6 +111,13 @@ func (s *sourceRun) runOnce(ctx, hard context.Context) (err error) {
 		return fmt.Errorf("opening source at %s: %w", positionText(from), err)
 	}
 	s.log.Info("source open", "position", positionText(from))
+	decl, _ := src.(TopicDeclarer)
+	for _, t := range s.spec.Topics {
+		if err := s.ensureTopic(ctx, adm, decl, t); err != nil {
+			_ = src.Close(hard)
+			return err
+		}
+	}
 	tc, _ := newTransformChain(s.spec.Transforms) // validated by NewRuntime
 	tr := newAckTracker()
 	s.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -75,6 +76,11 @@ func (r Registry) Specs(cfg *connectors.Config, o Options) ([]connectors.Pipelin
 			} else {
 				spec.SourceName, spec.NewSource = s.Type, ns
 				spec.Partitions, spec.ReplicationFactor = s.Partitions, s.ReplicationFactor
+				for _, t := range p.Topics() {
+					if !strings.Contains(t, "{") { // not a template (outbox)
+						spec.Topics = append(spec.Topics, t)
+					}
+				}
 			}
 			for j := range p.Transforms {
 				spec.Transforms = append(spec.Transforms, p.Transforms[j].Spec())

@@ -61,7 +61,8 @@ pipelines:
 		t.Fatalf("%d specs", len(specs))
 	}
 	p := specs[0]
-	if p.Name != "shop" || p.SourceName != "postgres" || p.NewSource == nil || p.Partitions != 6 {
+	if p.Name != "shop" || p.SourceName != "postgres" || p.NewSource == nil || p.Partitions != 6 ||
+		strings.Join(p.Topics, ",") != "shop.public.customers,shop.public.orders" {
 		t.Errorf("pipeline spec %+v", p)
 	}
 	if len(p.Transforms) != 2 || p.Transforms[0].Type != connectors.TransformFilter || p.Transforms[1].Fields[0] != "email" {
