@@ -56,7 +56,7 @@ type PipelineSpec struct {
 	// their first record.
 	Topics     []string
 	Transforms []TransformSpec
-	Sinks             []SinkSpec
+	Sinks      []SinkSpec
 }
 
 // SinkSpec is one sink of a pipeline.

@@ -554,7 +554,10 @@ func TestStatusCoversIdlePartitions(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	// Declared topics exist before the first change.
-	declared := h.spec(func(p *connectors.PipelineSpec) { p.Topics = []string{"shop.public.empty"}; p.Sinks[0].Topics = p.Topics })
+	declared := h.spec(func(p *connectors.PipelineSpec) {
+		p.Topics = []string{"shop.public.empty"}
+		p.Sinks[0].Topics = p.Topics
+	})
 	r0 := h.start(declared)
 	eventually(t, "the declared topic's partitions show in status", func() bool {
 		return len(r0.rt.Status().Pipelines[0].Sinks[0].Partitions) == 3
