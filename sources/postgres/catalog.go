@@ -43,6 +43,7 @@ type table struct {
 	cols         []column // catalog columns at Open (snapshot)
 	key          []string // key column names in key order; nil: keyless
 	estRows      int64
+	srcJSON      []byte // `,"schema":..,"table":..` of the source block, on first use
 }
 
 func (t *table) fullName() string { return t.schema + "." + t.name }

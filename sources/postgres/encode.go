@@ -19,7 +19,8 @@ type eventMeta struct {
 
 // encoder builds records for one Source (its prefix and database are fixed).
 type encoder struct {
-	prefix, db string
+	prefix, db       string
+	nameJSON, dbJSON []byte // prefix and db as JSON strings, on first use
 }
 
 // appendEnvelope writes the Debezium envelope in the field order of
@@ -42,18 +43,24 @@ func (e *encoder) appendEnvelope(dst []byte, t *table, op connectors.Op, before,
 	dst = append(dst, op...)
 	dst = append(dst, `","ts_ms":`...)
 	dst = strconv.AppendInt(dst, m.now, 10)
+	if e.nameJSON == nil {
+		e.nameJSON = appendJSONString(nil, e.prefix)
+		e.dbJSON = appendJSONString(nil, e.db)
+	}
 	dst = append(dst, `,"source":{"connector":"postgresql","name":`...)
-	dst = appendJSONString(dst, e.prefix)
+	dst = append(dst, e.nameJSON...)
 	dst = append(dst, `,"ts_ms":`...)
 	dst = strconv.AppendInt(dst, m.tsMs, 10)
 	dst = append(dst, `,"snapshot":"`...)
 	dst = append(dst, m.snapshot...)
 	dst = append(dst, `","db":`...)
-	dst = appendJSONString(dst, e.db)
-	dst = append(dst, `,"schema":`...)
-	dst = appendJSONString(dst, t.schema)
-	dst = append(dst, `,"table":`...)
-	dst = appendJSONString(dst, t.name)
+	dst = append(dst, e.dbJSON...)
+	if t.srcJSON == nil {
+		b := append([]byte(`,"schema":`), appendJSONString(nil, t.schema)...)
+		b = append(b, `,"table":`...)
+		t.srcJSON = append(b, appendJSONString(nil, t.name)...)
+	}
+	dst = append(dst, t.srcJSON...)
 	if m.txID >= 0 {
 		dst = append(dst, `,"txId":`...)
 		dst = strconv.AppendInt(dst, m.txID, 10)

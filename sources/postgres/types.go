@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -115,7 +116,7 @@ func decodeText(ti *typeInfo, typmod int32, data []byte, types typeResolver) any
 	case kindBit:
 		return decodeBit(data, typmod)
 	case kindTimestamp:
-		return strings.Replace(string(data), " ", "T", 1)
+		return timestampISO(data)
 	case kindTimestamptz:
 		return timestamptzRFC3339(data)
 	case kindTimetz:
@@ -239,23 +240,42 @@ func decodeBit(data []byte, typmod int32) any {
 // "2024-01-02T03:04:05.5Z". Other offsets (a session not in UTC) keep their
 // offset as ±hh:mm; infinity and BC dates stay as PG writes them.
 func timestamptzRFC3339(data []byte) string {
-	s := string(data)
-	if len(s) < 19 || s[10] != ' ' || strings.HasSuffix(s, " BC") {
-		return s
+	if len(data) < 19 || data[10] != ' ' || bytes.HasSuffix(data, []byte(" BC")) {
+		return string(data)
 	}
-	s = s[:10] + "T" + s[11:]
-	i := strings.LastIndexAny(s, "+-")
+	i := bytes.LastIndexAny(data, "+-")
+	var b strings.Builder
+	b.Grow(len(data) + 3)
+	b.Write(data[:10])
+	b.WriteByte('T')
 	if i < 19 {
-		return s
+		b.Write(data[11:])
+		return b.String()
 	}
-	off := s[i:]
-	switch {
+	switch off := string(data[i:]); {
 	case off == "+00" || off == "-00" || off == "+00:00":
-		return s[:i] + "Z"
+		b.Write(data[11:i])
+		b.WriteByte('Z')
 	case len(off) == 3:
-		return s + ":00"
+		b.Write(data[11:])
+		b.WriteString(":00")
+	default:
+		b.Write(data[11:])
 	}
-	return s
+	return b.String()
+}
+
+// timestampISO turns "2024-01-02 03:04:05.5" into "2024-01-02T03:04:05.5".
+func timestampISO(data []byte) string {
+	if len(data) < 11 || data[10] != ' ' {
+		return string(data)
+	}
+	var b strings.Builder
+	b.Grow(len(data))
+	b.Write(data[:10])
+	b.WriteByte('T')
+	b.Write(data[11:])
+	return b.String()
 }
 
 // timetzUTC turns "03:04:05.5+02" into "01:04:05.5Z" (Debezium's ZonedTime
