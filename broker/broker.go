@@ -63,7 +63,10 @@ func New(cfg Config) (*Broker, error) {
 	srv, err := server.New(server.Config{
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, AdvertisedAddr: cfg.AdvertisedListener,
 		Configs: cfg.Configs, Logger: cfg.Logger,
-	}, server.WithGroupCoordinator(proxy))
+	}, server.WithGroupCoordinator(proxy), server.WithRegisterer(cfg.Registerer),
+		server.WithGroupContext(func(ctx context.Context, clientID, host string) context.Context {
+			return group.WithClient(ctx, clientID, "/"+host)
+		}))
 	if err != nil {
 		return nil, fmt.Errorf("opening broker data dir %s: %w", cfg.DataDir, err)
 	}

@@ -50,7 +50,7 @@ func (s *Server) handle(ctx context.Context, rc *reqContext, req kmsg.Request) (
 		*kmsg.HeartbeatRequest, *kmsg.LeaveGroupRequest, *kmsg.SyncGroupRequest,
 		*kmsg.DescribeGroupsRequest, *kmsg.ListGroupsRequest, *kmsg.DeleteGroupsRequest,
 		*kmsg.OffsetDeleteRequest:
-		return s.handleGroup(ctx, req)
+		return s.handleGroup(s.groupContext(ctx, rc), req)
 	}
 	// DecodeRequest only yields advertised keys, so this is a programmer
 	// error: a key was added to the table without a handler.

@@ -12,10 +12,34 @@ package server
 import (
 	"context"
 	"fmt"
+	"net"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
+
+// WithGroupContext lets the coordinator learn who is asking: fn derives the
+// context a group request is handled under from the client id and the
+// client's host (DescribeGroups reports both; member ids start with the
+// client id, as in Kafka).
+func WithGroupContext(fn func(ctx context.Context, clientID, host string) context.Context) Option {
+	return func(s *Server) { s.groupCtx = fn }
+}
+
+func (s *Server) groupContext(ctx context.Context, rc *reqContext) context.Context {
+	if s.groupCtx == nil || rc == nil {
+		return ctx
+	}
+	id := ""
+	if rc.clientID != nil {
+		id = *rc.clientID
+	}
+	host := rc.remote
+	if h, _, err := net.SplitHostPort(rc.remote); err == nil {
+		host = h
+	}
+	return s.groupCtx(ctx, id, host)
+}
 
 func (s *Server) handleGroup(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
 	if s.groups != nil {

@@ -31,6 +31,7 @@ type Server struct {
 	// log cleaner); nil with a test log store.
 	background func(context.Context) error
 	groups     GroupCoordinator
+	groupCtx   func(ctx context.Context, clientID, host string) context.Context
 	reg        prometheus.Registerer
 	metrics    *metrics
 	maxFrame   int32
