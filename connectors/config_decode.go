@@ -59,6 +59,7 @@ func (l Loader) Parse(name string, data []byte) (*Config, error) {
 		return nil, ferr
 	}
 	d.budget = decodeBudget + 4*countNodes(root)
+	d.lines = bytes.Split(data, []byte("\n"))
 	d.config(root, c)
 	c.Defaults()
 	errs := d.errs
@@ -189,6 +190,7 @@ func joinSorted(errs []*FieldError) error {
 }
 
 type decoder struct {
+	lines   [][]byte // the file's lines, to place ${VAR} problems in quoted scalars
 	l       Loader
 	m       *sourceMap
 	errs    []*FieldError
@@ -365,14 +367,46 @@ func (d *decoder) scalar(n *yaml.Node, path string) (string, bool) {
 	s, problems := interpolate(n.Value, d.l.LookupEnv)
 	for _, p := range problems {
 		pos := nodePos(n)
-		// A plain one-line scalar is written exactly as its value, so the
-		// column of the reference itself is known.
-		if n.Style == 0 && !strings.Contains(n.Value, "\n") {
+		if d.writtenAsIs(n) {
+			// The reference's own column: the value is the text written
+			// (after the opening quote, if any).
 			pos.Col += utf8.RuneCountInString(n.Value[:p.Offset])
+			if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+				pos.Col++
+			}
 		}
 		d.failAt(pos, path, p.Kind, "%s", p.Msg)
 	}
 	return s, len(problems) == 0
+}
+
+// writtenAsIs reports whether n's value is exactly the text at its
+// position on one line: a plain scalar, or a quoted one without escapes.
+func (d *decoder) writtenAsIs(n *yaml.Node) bool {
+	if strings.Contains(n.Value, "\n") || n.Line < 1 || n.Line > len(d.lines) {
+		return false
+	}
+	switch n.Style {
+	case 0:
+		return true
+	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
+	default:
+		return false
+	}
+	line := string(d.lines[n.Line-1])
+	// Column (in runes) to byte index.
+	i, col := 0, 1
+	for i < len(line) && col < n.Column {
+		_, size := utf8.DecodeRuneInString(line[i:])
+		i += size
+		col++
+	}
+	quote := byte('"')
+	if n.Style == yaml.SingleQuotedStyle {
+		quote = '\''
+	}
+	rest := line[i:]
+	return len(rest) >= len(n.Value)+2 && rest[0] == quote && rest[1:1+len(n.Value)] == n.Value && rest[1+len(n.Value)] == quote
 }
 
 func (d *decoder) str(n *yaml.Node, path string, dst *string) {
@@ -400,6 +434,8 @@ func (d *decoder) list(n *yaml.Node, path string) []string {
 	for i, e := range n.Content {
 		if s, ok := d.scalar(e, indexPath(path, i)); ok {
 			out = append(out, s)
+		} else {
+			d.m.failed[path] = true // a shortened list is not reported again
 		}
 	}
 	return out

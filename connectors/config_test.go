@@ -128,7 +128,7 @@ func TestLoadInvalid(t *testing.T) {
 		{
 			name: "unset variable",
 			in:   "version: 1\npipelines:\n  - name: s\n    source: {type: postgres, dsn: \"${PG_DSN}\", tables: [public.a]}\n",
-			want: []string{`p.yaml:4:35: pipelines[0].source.dsn: environment variable PG_DSN is not set and ${PG_DSN} has no default`},
+			want: []string{`p.yaml:4:36: pipelines[0].source.dsn: environment variable PG_DSN is not set and ${PG_DSN} has no default`},
 			kind: ErrUnsetVar,
 		},
 		{
@@ -137,6 +137,19 @@ func TestLoadInvalid(t *testing.T) {
 			want: []string{
 				`p.yaml:6:17: pipelines[0].source.dsn: environment variable PGHOST is not set and ${PGHOST} has no default`,
 				`p.yaml:6:59: pipelines[0].source.dsn: environment variable PGPASSWORD is not set and ${PGPASSWORD} has no default`,
+			},
+			kind: ErrUnsetVar,
+		},
+		{
+			// Quoted scalars without escapes name the reference's column;
+			// with escapes ('' here), the scalar's.
+			name: "unset variables in quoted scalars",
+			in:   "version: 1\npipelines:\n  - name: s\n    source:\n      type: postgres\n      dsn: 'host=${H} x=''${Q}'''\n      tables: [\"public.${T}\"]\n      topic_prefix: 'a${P}'\n",
+			want: []string{
+				`p.yaml:6:12: pipelines[0].source.dsn: environment variable H is not set and ${H} has no default`,
+				`p.yaml:6:12: pipelines[0].source.dsn: environment variable Q is not set and ${Q} has no default`,
+				`p.yaml:7:24: pipelines[0].source.tables[0]: environment variable T is not set and ${T} has no default`,
+				`p.yaml:8:23: pipelines[0].source.topic_prefix: environment variable P is not set and ${P} has no default`,
 			},
 			kind: ErrUnsetVar,
 		},
