@@ -117,6 +117,12 @@ func TestLoadInvalid(t *testing.T) {
 			kind: ErrConflict,
 		},
 		{
+			name: "bad listen address",
+			in:   "version: 1\nbroker:\n  embedded: {listen: \"localhost\"}\npipelines:\n  - name: s\n" + okSink,
+			want: []string{`p.yaml:3:22: broker.embedded.listen: "localhost" is not host:port`},
+			kind: ErrInvalid,
+		},
+		{
 			name: "bad bootstrap address",
 			in:   "version: 1\nbroker:\n  bootstrap: [kafka-1, \"k:0\"]\npipelines:\n  - name: s\n" + okSink,
 			want: []string{
@@ -367,6 +373,9 @@ pipelines:
 	c, err := testLoader(nil, nil).Parse("p.yaml", []byte(in))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := testLoader(nil, nil).Parse("p.yaml", []byte(strings.Replace(in, "version: 1\n", "version: 1\nbroker: {embedded: {listen: \":9092\"}}\n", 1))); err != nil {
+		t.Errorf("listen :9092 (every interface): %v", err)
 	}
 	if e := c.Broker.Embedded; e == nil || e.DataDir != "./data" || e.Listen != "127.0.0.1:9092" || c.Broker.Bootstrap != nil {
 		t.Errorf("broker %+v, want embedded ./data 127.0.0.1:9092", c.Broker)

@@ -108,7 +108,7 @@ func (b *BrokerConfig) validate(v *validator, path string) {
 		if e.DataDir == "" {
 			v.required(path + ".embedded.data_dir")
 		}
-		checkHostPort(v, path+".embedded.listen", e.Listen)
+		checkListen(v, path+".embedded.listen", e.Listen)
 	}
 	if b.Bootstrap != nil {
 		if len(b.Bootstrap) == 0 {
@@ -149,6 +149,15 @@ func (t *TLSConfig) validate(v *validator, path string) {
 		}
 		v.add(path+"."+missing, ErrRequired, "required: cert_file and key_file go together")
 	}
+}
+
+// checkListen checks a listen address: host:port, where an empty host
+// (":9092") means every interface.
+func checkListen(v *validator, path, hp string) {
+	if strings.HasPrefix(hp, ":") {
+		hp = "0.0.0.0" + hp
+	}
+	checkHostPort(v, path, hp)
 }
 
 func checkHostPort(v *validator, path, hp string) {
