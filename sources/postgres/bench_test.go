@@ -33,7 +33,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	be := &benchEnv{dsn: dsn, pool: pool, name: fmt.Sprintf("bench%d", time.Now().UnixNano()%1e9)}
 	b.Cleanup(func() {
 		ctx := context.Background()
-		_, _ = pool.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE $1 AND NOT active", "%"+be.name+"%")
+		dropSlots(pool, "%"+be.name+"%")
 		_, _ = pool.Exec(ctx, "DROP PUBLICATION IF EXISTS sluice_"+be.name)
 		_, _ = pool.Exec(ctx, "DROP TABLE IF EXISTS "+be.name)
 		pool.Close()

@@ -39,8 +39,9 @@ func newEnv(t *testing.T) *pgEnv {
 	t.Cleanup(func() {
 		ctx := context.Background()
 		slot := "sluice_" + e.name
-		// The source is closed by now (its own cleanup ran first).
-		_, _ = pool.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active", slot)
+		// The source is closed by now (its own cleanup ran first), but its
+		// walsender may take a moment to release the slot.
+		dropSlots(pool, slot+"%")
 		_, _ = pool.Exec(ctx, "DROP PUBLICATION IF EXISTS "+slot)
 		rows, err := pool.Query(ctx, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE $1", "%"+e.suffix)
 		if err == nil {
@@ -274,5 +275,18 @@ func (w *writer) halt(t *testing.T) {
 	close(w.stop)
 	if err := <-w.done; err != nil {
 		t.Fatalf("writer: %v", err)
+	}
+}
+
+// dropSlots drops the slots named like pattern, waiting up to 10s for
+// their walsenders to let go.
+func dropSlots(pool *pgxpool.Pool, pattern string) {
+	ctx := context.Background()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		_, _ = pool.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE $1 AND NOT active", pattern)
+		var left int
+		if err := pool.QueryRow(ctx, "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE $1", pattern).Scan(&left); err != nil || left == 0 {
+			return
+		}
 	}
 }

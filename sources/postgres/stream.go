@@ -35,6 +35,7 @@ type streamer struct {
 	now      int64
 
 	conn       *pgconn.PgConn
+	lastIdle   time.Time // last keepalive position pushed
 	sentFlush  uint64
 	nextStatus time.Time
 }
@@ -221,6 +222,12 @@ func (st *streamer) idle(ctx context.Context, walEnd uint64) error {
 		st.emitted = position{Flush: max(st.emitted.Flush, st.stopAt), Pending: st.from.Pending}
 		return errStop
 	}
+	// At most one such position a second: each costs the runtime a stored
+	// checkpoint, and keepalives come often while other tables are busy.
+	if time.Since(st.lastIdle) < time.Second {
+		return nil
+	}
+	st.lastIdle = time.Now()
 	pos := position{Flush: walEnd, Pending: st.from.Pending}
 	if err := st.push(ctx, segment{pos: pos.encode()}); err != nil {
 		return err
