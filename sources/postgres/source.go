@@ -188,8 +188,10 @@ func (s *Source) Open(ctx context.Context, from connectors.Position) (err error)
 	go func() { // owned by s.wg; exits when the plan ends or Close cancels runCtx
 		defer s.wg.Done()
 		if err := s.run(runCtx, p); err != nil {
-			if runCtx.Err() == nil {
-				s.log.Error("source stopped", "err", err)
+			if runCtx.Err() != nil {
+				err = ErrClosed // Close, not the caller's ctx: never report context.Canceled
+			} else {
+				s.log.Debug("source stopped", "err", err) // Read returns it; the runtime logs it
 			}
 			s.q.fail(err)
 		}

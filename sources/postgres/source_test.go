@@ -283,3 +283,31 @@ func indexOf(s, sub string) int {
 	}
 	return -1
 }
+
+// Read blocked when Close runs returns ErrClosed; a cancelled Read returns
+// ctx.Err(); Close twice is fine.
+func TestCloseWhileReading(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tbl, _ := createTable(e, "close", 1)
+	s, _ := started(t, e, e.config(tbl))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Read(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Read with a cancelled ctx: %v", err)
+	}
+	errc := make(chan error, 1)
+	go func() { // waited for below
+		_, err := s.Read(context.Background())
+		errc <- err
+	}()
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; !errors.Is(err, ErrClosed) {
+		t.Fatalf("Read during Close: %v, want ErrClosed", err)
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
