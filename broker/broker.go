@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,9 +27,14 @@ type Config struct {
 	NodeID             int32  // broker id in Metadata; default 1
 	// Configs are Kafka broker configs (server.properties keys), including
 	// group.* and offsets.* for the group coordinator.
-	Configs    map[string]string
-	Logger     *slog.Logger          // nil discards
-	Registerer prometheus.Registerer // nil: no metrics
+	Configs map[string]string
+	// TLS makes the listener TLS-only (server.LoadTLSConfig); nil: plaintext.
+	TLS *tls.Config
+	// SASLMechanisms makes the listener require SASL (PLAIN, SCRAM-SHA-256,
+	// SCRAM-SHA-512); empty: no authentication.
+	SASLMechanisms []string
+	Logger         *slog.Logger          // nil discards
+	Registerer     prometheus.Registerer // nil: no metrics
 }
 
 // Broker is one running broker. Build it with New, serve with Run.
@@ -62,7 +68,7 @@ func New(cfg Config) (*Broker, error) {
 	proxy := &coordinatorProxy{}
 	srv, err := server.New(server.Config{
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, AdvertisedAddr: cfg.AdvertisedListener,
-		Configs: cfg.Configs, Logger: cfg.Logger,
+		Configs: cfg.Configs, Logger: cfg.Logger, TLS: cfg.TLS, SASLMechanisms: cfg.SASLMechanisms,
 	}, server.WithGroupCoordinator(proxy), server.WithRegisterer(cfg.Registerer),
 		server.WithGroupContext(func(ctx context.Context, clientID, host string) context.Context {
 			return group.WithClient(ctx, clientID, "/"+host)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,14 @@ type Config struct {
 	Configs map[string]string
 	// Logger receives connection and lifecycle logs; nil discards.
 	Logger *slog.Logger
+	// TLS, when set, makes the listener TLS-only (see LoadTLSConfig);
+	// plaintext clients fail the handshake and are disconnected.
+	TLS *tls.Config
+	// SASLMechanisms, when non-empty, makes the listener require SASL
+	// authentication with one of these (PLAIN, SCRAM-SHA-256,
+	// SCRAM-SHA-512) before any request but ApiVersions, SaslHandshake and
+	// SaslAuthenticate. Credentials live in the data dir (see auth.go).
+	SASLMechanisms []string
 }
 
 // brokerConfigDef is a broker-level config the server itself reads.

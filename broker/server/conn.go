@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -31,6 +32,12 @@ type conn struct {
 	handlers sync.WaitGroup
 
 	writeFailed string // set by the writer before it exits: why it closed the socket
+
+	// principal is who the connection acts as for ACLs: User:ANONYMOUS,
+	// the TLS client certificate's subject, or the SASL user. Written by
+	// the reader goroutine only (handshake, SaslAuthenticate) before the
+	// requests it authorizes are dispatched.
+	principal string
 }
 
 // slot is one request awaiting its response. The handler fills resp and
@@ -46,8 +53,9 @@ func newConn(s *Server, nc net.Conn) *conn {
 	remote := nc.RemoteAddr().String()
 	return &conn{
 		s: s, nc: nc, remote: remote,
-		log:   s.log.With("client_addr", remote),
-		slots: make(chan *slot, maxInFlight),
+		log:       s.log.With("client_addr", remote),
+		slots:     make(chan *slot, maxInFlight),
+		principal: anonymousPrincipal,
 	}
 }
 
@@ -60,6 +68,13 @@ func (c *conn) stopReading() { _ = c.nc.SetReadDeadline(time.Now()) }
 // socket is closed.
 func (c *conn) serve(ctx context.Context) {
 	c.log.Debug("connection opened")
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		if !c.tlsHandshake(ctx, tc) {
+			_ = c.nc.Close()
+			c.s.metrics.closed.WithLabelValues(closeTLS).Inc()
+			return
+		}
+	}
 	c.s.metrics.connections.Inc()
 	c.s.metrics.connectionsTotal.Inc()
 	var writer sync.WaitGroup

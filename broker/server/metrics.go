@@ -23,6 +23,8 @@ const (
 	closeIOError   = "io_error"    // read or write failure
 	closeHandler   = "handler"     // a handler failed (e.g. the group coordinator)
 	closeAcks0     = "acks0_error" // an acks=0 produce failed: closing is the only signal
+	closeTLS       = "tls"         // the TLS handshake failed (e.g. a plaintext client)
+	closeAuth      = "auth"        // SASL failed, or a request before authentication
 )
 
 type metrics struct {

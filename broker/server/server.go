@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -158,6 +159,9 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	s.mu.Unlock()
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(ln, s.cfg.TLS)
+	}
 	s.log.Info("broker serving", "addr", ln.Addr().String(), "node_id", s.cfg.NodeID, "cluster_id", s.meta.ClusterID)
 
 	var wg sync.WaitGroup // owns every connection goroutine

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sluicehq/sluice/broker"
+	"github.com/sluicehq/sluice/broker/server"
 )
 
 // shutdownGrace bounds a graceful stop: CONTRACTS.md promises exit within 20 s.
@@ -26,6 +28,10 @@ func newBrokerCmd(g *globalFlags) *cobra.Command {
 		cfg         broker.Config
 		metricsAddr string
 		configs     []string
+		tlsCert     string
+		tlsKey      string
+		tlsClientCA string
+		saslMechs   string
 	)
 	cmd := &cobra.Command{
 		Use:   "broker --data-dir DIR --listen HOST:PORT",
@@ -34,7 +40,22 @@ func newBrokerCmd(g *globalFlags) *cobra.Command {
 Apache Kafka protocol, so Kafka clients and tools work against it unmodified.
 SIGINT/SIGTERM stop it gracefully: in-flight requests are answered and the
 logs flushed. A restart on the same directory serves every acknowledged record
-and every committed group offset.`,
+and every committed group offset.
+
+Security (one listener; Kafka's SSL / SASL_PLAINTEXT / SASL_SSL):
+  --tls-cert FILE --tls-key FILE      TLS-only listener (PEM); plaintext clients are dropped
+  --tls-client-ca FILE                also require client certificates signed by these CAs;
+                                      the principal is User:<certificate subject>
+  --sasl-mechanisms PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+                                      require SASL; before it succeeds only ApiVersions,
+                                      SaslHandshake and SaslAuthenticate are answered
+Users are SCRAM credentials (salted, hashed; <data-dir>/credentials.json), managed
+with 'sluice user' or Kafka's kafka-configs --alter --add-config SCRAM-SHA-256=...;
+PLAIN passwords are checked against the same SCRAM credentials. Create the first
+user offline with 'sluice user create NAME --data-dir DIR' (or while the broker
+runs: it re-reads the file). ACLs: --config authorizer.enable=true (or
+authorizer.class.name=...) turns on default-deny ACLs, managed with 'sluice acl'
+or kafka-acls; --config super.users=User:admin;User:ops bypasses them.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			kv, err := parseConfigs(configs)
@@ -46,6 +67,18 @@ and every committed group offset.`,
 				return &usageError{err}
 			}
 			cfg.Configs, cfg.Logger = kv, log
+			if tlsCert != "" || tlsKey != "" || tlsClientCA != "" {
+				tc, err := server.LoadTLSConfig(tlsCert, tlsKey, tlsClientCA)
+				if err != nil {
+					return &usageError{err}
+				}
+				cfg.TLS = tc
+			}
+			for _, m := range strings.Split(saslMechs, ",") {
+				if m = strings.ToUpper(strings.TrimSpace(m)); m != "" {
+					cfg.SASLMechanisms = append(cfg.SASLMechanisms, m)
+				}
+			}
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 			cfg.Registerer = reg
@@ -82,6 +115,10 @@ and every committed group offset.`,
 	f.StringVar(&cfg.AdvertisedListener, "advertised-listener", "", "HOST:PORT clients are told to connect to (default: --listen)")
 	f.Int32Var(&cfg.NodeID, "node-id", 1, "broker id reported in Metadata")
 	f.StringVar(&metricsAddr, "metrics-listen", "", "address for Prometheus /metrics (off when empty)")
+	f.StringVar(&tlsCert, "tls-cert", "", "server certificate chain PEM file: the listener speaks TLS only")
+	f.StringVar(&tlsKey, "tls-key", "", "server private key PEM file (with --tls-cert)")
+	f.StringVar(&tlsClientCA, "tls-client-ca", "", "CA PEM file: require client certificates signed by it")
+	f.StringVar(&saslMechs, "sasl-mechanisms", "", "require SASL with these mechanisms: PLAIN,SCRAM-SHA-256,SCRAM-SHA-512")
 	f.StringArrayVar(&configs, "config", nil, "broker config key=value, as in Kafka's server.properties (repeatable)")
 	return cmd
 }
