@@ -44,9 +44,19 @@ func BenchmarkPipeline(b *testing.B) {
 	b.ResetTimer()
 	up.Append(recs...)
 	go func() { done <- rt.Run(ctx) }()
+	start := time.Now()
+	var acked, written time.Duration
 	for st.Writes() < b.N || up.Acked() < uint64(b.N) {
+		if acked == 0 && up.Acked() >= uint64(b.N) {
+			acked = time.Since(start)
+		}
+		if written == 0 && st.Writes() >= b.N {
+			written = time.Since(start)
+		}
 		time.Sleep(time.Millisecond)
 	}
+	b.ReportMetric(float64(acked.Nanoseconds())/float64(b.N), "ns-to-ack/op")
+	b.ReportMetric(float64(written.Nanoseconds())/float64(b.N), "ns-to-write/op")
 	b.StopTimer()
 	cancel()
 	<-done
@@ -59,7 +69,7 @@ func BenchmarkRawFranzGo(b *testing.B) {
 	}
 	defer c.Close()
 	recs := benchRecords(b.N)
-	prod, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ProducerLinger(5*time.Millisecond))
+	prod, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ProducerLinger(0))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -98,4 +108,36 @@ func benchRecords(n int) []connectors.Record {
 		out[i] = r
 	}
 	return out
+}
+
+// BenchmarkSourceOnly is BenchmarkPipeline without the sink: produce and
+// checkpoint only.
+func BenchmarkSourceOnly(b *testing.B) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	up := memconn.NewUpstream()
+	recs := benchRecords(b.N)
+	rt, err := connectors.NewRuntime(connectors.RuntimeConfig{
+		Kafka: kafkaclient.Config{Brokers: c.ListenAddrs()}, Registerer: prometheus.NewRegistry(),
+	}, []connectors.PipelineSpec{{
+		Name: "bench", SourceName: "mem", Partitions: 4,
+		NewSource: func() (connectors.Source, error) { return memconn.NewSource(up, 1000), nil },
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	b.ResetTimer()
+	up.Append(recs...)
+	go func() { done <- rt.Run(ctx) }()
+	for up.Acked() < uint64(b.N) {
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	cancel()
+	<-done
 }

@@ -233,13 +233,24 @@ func (s *sinkRun) runOnce(ctx, hard context.Context) error {
 				parts = append(parts, p)
 			}
 		})
+		// Write partition by partition, then commit every written one in
+		// one request: offsets move only past records Write returned for.
+		var written []kgo.FetchTopicPartition
+		var werr error
 		for _, p := range parts {
-			if err := s.handlePartition(ctx, hard, cl, adm, sink, p); err != nil {
-				if ctx.Err() != nil {
-					return nil // stopped mid-write: nothing committed, re-delivered later
-				}
-				return err
+			if werr = s.writePartition(ctx, hard, cl, adm, sink, p); werr != nil {
+				break
 			}
+			written = append(written, p)
+		}
+		if err := s.commit(hard, cl, written); err != nil {
+			return err
+		}
+		if werr != nil {
+			if ctx.Err() != nil {
+				return nil // stopped mid-write: the rest is re-delivered later
+			}
+			return werr
 		}
 		// While the poll still blocks rebalances: start or finish a rebuild.
 		if err := s.stepRebuild(ctx, hard, adm, cl, sink); err != nil {
@@ -311,9 +322,9 @@ func (s *sinkRun) logFetchErrors(fs kgo.Fetches) bool {
 	return found
 }
 
-// handlePartition writes one partition's records, sends rejected ones to
-// the dead-letter topic, then commits.
-func (s *sinkRun) handlePartition(ctx, hard context.Context, cl *kgo.Client, adm *kadm.Client, sink Sink, p kgo.FetchTopicPartition) error {
+// writePartition writes one partition's records and sends rejected ones
+// to the dead-letter topic; commit follows.
+func (s *sinkRun) writePartition(ctx, hard context.Context, cl *kgo.Client, adm *kadm.Client, sink Sink, p kgo.FetchTopicPartition) error {
 	b := Batch{Records: make([]Record, len(p.Records))}
 	for i, kr := range p.Records {
 		r := Record{Topic: kr.Topic, Partition: kr.Partition, Offset: kr.Offset, Key: kr.Key, Value: kr.Value, Timestamp: kr.Timestamp}
@@ -335,31 +346,53 @@ func (s *sinkRun) handlePartition(ctx, hard context.Context, cl *kgo.Client, adm
 	}
 	s.written.Add(float64(len(b.Records) - nFailed))
 	s.failed.Add(float64(nFailed))
-	last := p.Records[len(p.Records)-1]
-	if err := cl.CommitRecords(hard, last); err != nil {
-		return fmt.Errorf("committing %s/%d@%d: %w", last.Topic, last.Partition, last.Offset+1, err)
-	}
-	tp := topicPartition{p.Topic, p.Partition}
 	s.mu.Lock()
 	s.nWritten += int64(len(b.Records) - nFailed)
 	s.nFailed += int64(nFailed)
-	ps := s.parts[tp]
-	if ps == nil {
-		ps = &partitionState{}
-		s.parts[tp] = ps
+	s.mu.Unlock()
+	s.log.Debug("batch written", "topic", p.Topic, "partition", p.Partition,
+		"offset", p.Records[len(p.Records)-1].Offset, "records", len(b.Records), "rejected", nFailed)
+	return nil
+}
+
+// commit commits, synchronously and in one request, the offsets past the
+// last record of every written partition, then updates lag and rebuild
+// progress.
+func (s *sinkRun) commit(hard context.Context, cl *kgo.Client, written []kgo.FetchTopicPartition) error {
+	if len(written) == 0 {
+		return nil
 	}
-	ps.committed, ps.hwm = last.Offset+1, p.HighWatermark
-	if rb := s.rebuild; rb != nil && rb.phase == RebuildRunning {
-		if _, ok := rb.target[tp]; ok {
-			rb.pos[tp] = max(rb.pos[tp], last.Offset+1)
+	lasts := make([]*kgo.Record, len(written))
+	for i, p := range written {
+		lasts[i] = p.Records[len(p.Records)-1]
+	}
+	if err := cl.CommitRecords(hard, lasts...); err != nil {
+		return fmt.Errorf("committing offsets of %d partition(s): %w", len(lasts), err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rb := s.rebuild
+	for i, p := range written {
+		next := lasts[i].Offset + 1
+		tp := topicPartition{p.Topic, p.Partition}
+		ps := s.parts[tp]
+		if ps == nil {
+			ps = &partitionState{}
+			s.parts[tp] = ps
 		}
+		ps.committed, ps.hwm = next, p.HighWatermark
+		s.lag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(max(p.HighWatermark-next, 0)))
+		if rb != nil && rb.phase == RebuildRunning {
+			if _, ok := rb.target[tp]; ok {
+				rb.pos[tp] = max(rb.pos[tp], next)
+			}
+		}
+	}
+	if rb != nil && rb.phase == RebuildRunning {
 		done, total := rb.progress()
 		rb.meter.observe(time.Now(), done, total)
 		s.rebuildDone.Set(float64(done))
 	}
-	s.mu.Unlock()
-	s.lag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(max(p.HighWatermark-(last.Offset+1), 0)))
-	s.log.Debug("batch written", "topic", p.Topic, "partition", p.Partition, "offset", last.Offset, "records", len(b.Records), "rejected", nFailed)
 	return nil
 }
 

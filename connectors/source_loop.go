@@ -84,7 +84,9 @@ func (s *sourceRun) runOnce(ctx, hard context.Context) (err error) {
 	cl, err := s.rt.newClient(s.log,
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), // murmur2 of the key, as the Java client
-		kgo.ProducerLinger(5*time.Millisecond),
+		// No linger: a CDC change should not wait; records accumulate into
+		// batches anyway while the previous produce request is in flight.
+		kgo.ProducerLinger(0),
 	)
 	if err != nil {
 		return err
