@@ -43,7 +43,9 @@ type table struct {
 	cols         []column // catalog columns at Open (snapshot)
 	key          []string // key column names in key order; nil: keyless
 	estRows      int64
-	srcJSON      []byte // `,"schema":..,"table":..` of the source block, on first use
+	srcJSON      []byte   // `,"schema":..,"table":..` of the source block, on first use
+	colJSON      [][]byte // `"column":` per column, on first use (snapshot)
+	keyIdx       []int    // index in cols of each key column, in key order
 }
 
 func (t *table) fullName() string { return t.schema + "." + t.name }
@@ -172,10 +174,11 @@ func loadTables(ctx context.Context, pool *pgxpool.Pool, cfg *Config, types *typ
 				errs = append(errs, fmt.Errorf("%w: %s (add a primary key, set REPLICA IDENTITY USING INDEX, or allow keyless tables)", ErrNoKey, t.fullName()))
 			}
 		}
-		for i := range t.cols {
-			for _, k := range t.key {
+		for _, k := range t.key {
+			for i := range t.cols {
 				if t.cols[i].name == k {
 					t.cols[i].isKey = true
+					t.keyIdx = append(t.keyIdx, i)
 				}
 			}
 		}

@@ -39,6 +39,12 @@ func (e *encoder) appendEnvelope(dst []byte, t *table, op connectors.Op, before,
 	} else if dst, err = after.AppendJSON(dst); err != nil {
 		return nil, err
 	}
+	return e.appendTail(dst, t, op, m), nil
+}
+
+// appendTail writes the envelope from the op on: op, ts_ms, source, and
+// the closing brace.
+func (e *encoder) appendTail(dst []byte, t *table, op connectors.Op, m *eventMeta) []byte {
 	dst = append(dst, `,"op":"`...)
 	dst = append(dst, op...)
 	dst = append(dst, `","ts_ms":`...)
@@ -67,7 +73,63 @@ func (e *encoder) appendEnvelope(dst []byte, t *table, op connectors.Op, before,
 	}
 	dst = append(dst, `,"lsn":`...)
 	dst = strconv.AppendInt(dst, m.lsn, 10)
-	return append(dst, "}}"...), nil
+	return append(dst, "}}"...)
+}
+
+// snapshotRecord builds the op "r" record of one snapshot row straight
+// from its text values (nil: NULL), without an intermediate Row: the
+// snapshot's hot path. Output is byte-identical to records() on the
+// decoded row (TestAppendTextMatchesRow).
+func (e *encoder) snapshotRecord(t *table, vals [][]byte, m *eventMeta, types typeResolver) connectors.Record {
+	if t.colJSON == nil {
+		t.colJSON = make([][]byte, len(t.cols))
+		for i, c := range t.cols {
+			t.colJSON[i] = append(appendJSONString(nil, c.name), ':')
+		}
+	}
+	v := make([]byte, 0, 256+m.sizeHint+m.sizeHint/4+8*len(t.cols))
+	v = append(v, `{"before":null,"after":{`...)
+	var spans [8][2]int
+	var more [][2]int
+	for i, c := range t.cols {
+		if i > 0 {
+			v = append(v, ',')
+		}
+		v = append(v, t.colJSON[i]...)
+		start := len(v)
+		if vals[i] == nil {
+			v = append(v, "null"...)
+		} else {
+			v = appendText(v, c.typ, c.typmod, vals[i], types)
+		}
+		if i < len(spans) {
+			spans[i] = [2]int{start, len(v)}
+		} else {
+			more = append(more, [2]int{start, len(v)})
+		}
+	}
+	v = append(v, '}')
+	v = e.appendTail(v, t, connectors.OpRead, m)
+	var key []byte
+	if t.key != nil {
+		key = make([]byte, 0, 32)
+		key = append(key, '{')
+		for j, ci := range t.keyIdx {
+			if j > 0 {
+				key = append(key, ',')
+			}
+			key = append(key, t.colJSON[ci]...)
+			sp := [2]int{}
+			if ci < len(spans) {
+				sp = spans[ci]
+			} else {
+				sp = more[ci-len(spans)]
+			}
+			key = append(key, v[sp[0]:sp[1]]...)
+		}
+		key = append(key, '}')
+	}
+	return connectors.Record{Topic: t.topic, Partition: -1, Key: key, Value: v, Timestamp: time.UnixMilli(m.tsMs)}
 }
 
 func appendJSONString(dst []byte, s string) []byte {

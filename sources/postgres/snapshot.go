@@ -268,20 +268,11 @@ func (s *Source) snapshotTable(ctx context.Context, conn *pgxpool.Conn, j snapJo
 		meta.now = time.Now().UnixMilli()
 		for rr.NextRow() {
 			vals := rr.Values()
-			img := make(connectors.Row, len(t.cols))
 			meta.sizeHint = 0
 			for i, v := range vals {
 				meta.sizeHint += len(v) + len(t.cols[i].name)
-				img[i].Name = t.cols[i].name
-				if v != nil {
-					img[i].Value = decodeText(t.cols[i].typ, t.cols[i].typmod, v, s.types)
-				}
 			}
-			var err error
-			if c.recs, err = s.enc.records(c.recs, t, "r", nil, img, &meta); err != nil {
-				rr.Close()
-				return err
-			}
+			c.recs = append(c.recs, s.enc.snapshotRecord(t, vals, &meta, s.types))
 			c.rows++
 			for i, ki := range keyIdx {
 				lastKey[i] = append(lastKey[i][:0], vals[ki]...)
