@@ -30,11 +30,13 @@
 //   - Recovery never drops an intact batch that precedes every corrupt one.
 //   - The log start offset is persisted before segments below it go.
 //
-// Lock order: Log.maintMu -> Log.flushMu -> Log.mu; Log.durMu is a leaf
-// taken without any other. Appends take only mu (then durMu to wait);
-// the group-commit syncer takes flushMu, then mu briefly; maintenance
-// (retention, truncation, DeleteRecords, the cleaner's swap, Close) takes
-// all three in order.
+// Lock order: Log.maintMu -> Log.flushMu -> Log.mu, and Log.durMu -> Log.mu
+// (a read lock, only to read the write sequence number); nothing takes
+// durMu while holding mu, flushMu or maintMu. Appends take mu to write,
+// then durMu to wait; the group-commit syncer releases durMu and takes
+// flushMu, then mu briefly; maintenance (retention, truncation,
+// DeleteRecords, the cleaner's swap, Close) takes maintMu, flushMu, mu in
+// order.
 //
 // Compaction and retention are driven from outside: Log.Maintain runs
 // one pass for one log, and Cleaner runs passes for many logs on one

@@ -94,10 +94,9 @@ const maxGatherYields = 32
 // maxSyncRounds bounds how many fsyncs one syncer runs back to back.
 const maxSyncRounds = 8
 
-// pendingSeq is the last write sequence number (mu is taken briefly; the
-// caller holds durMu, which nests inside nothing, so durMu -> mu here is
-// the one exception to "durMu is a leaf", safe because no path holds mu
-// while taking durMu).
+// pendingSeq is the last write sequence number. It takes mu briefly and
+// may be called with durMu held (lock order durMu -> mu: no path takes
+// durMu while holding mu).
 func (l *Log) pendingSeq() uint64 {
 	l.mu.RLock()
 	defer l.mu.RUnlock()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -16,12 +17,15 @@ import (
 	"github.com/sluicehq/sluice/internal/vfs"
 )
 
-// The paired benchmarks alternate the log and its raw baseline in rounds
-// inside one benchmark, so both see the same disk and the same CPU
-// contention, and report the ratio directly:
+// The paired benchmarks alternate the log and its raw baseline in short
+// rounds inside one benchmark (b.N rounds, the order flipping each round),
+// so both see the same disk and the same CPU contention from other
+// processes, and report medians over the rounds:
 //
-//	log-MB/s, raw-MB/s, ratio          append (or read) rate over the baseline rate
-//	x-fsync-each (append, 1 KiB)       log appends/s over raw Write+Sync-per-append appends/s
+//	log-MB/s, raw-MB/s                 median rates
+//	ratio                              median of the per-round log/raw rate ratios
+//	x-fsync-each (append, 64 x 1 KiB)  median per-round log appends/s over raw
+//	                                   Write+Sync-per-append appends/s
 //
 // The append baseline writes the same batches from one goroutine with one
 // Sync per `appenders` writes (the pattern a perfect group commit of that
@@ -58,16 +62,12 @@ func pairedAppend(b *testing.B, size, n int) {
 	}
 	defer each.Close()
 	proto := benchBatch(b, size)
-	perRound := max(2*n, (8<<20)/len(proto)) // >= 8 MiB and 2 waves per round
+	perRound := max(n, min(1024, (4<<20)/len(proto))) // at least one wave of appenders
 	bufs := make([][]byte, n)
 	for i := range bufs {
 		bufs[i] = append([]byte(nil), proto...)
 	}
-	var logT, rawT, eachT time.Duration
-	var eachN int
-	b.ResetTimer()
-	for range b.N {
-		// Log: n appenders share perRound appends.
+	appendRound := func() time.Duration {
 		start := time.Now()
 		var wg sync.WaitGroup
 		var mu sync.Mutex
@@ -95,12 +95,13 @@ func pairedAppend(b *testing.B, size, n int) {
 			}()
 		}
 		wg.Wait()
-		logT += time.Since(start)
 		if failed != nil {
 			b.Fatal(failed)
 		}
-		// Raw: the same bytes, one Sync per n writes.
-		start = time.Now()
+		return time.Since(start)
+	}
+	rawRound := func() time.Duration { // the same bytes, one Sync per n writes
+		start := time.Now()
 		for i := range perRound {
 			if _, err := raw.Write(proto); err != nil {
 				b.Fatal(err)
@@ -111,32 +112,58 @@ func pairedAppend(b *testing.B, size, n int) {
 				}
 			}
 		}
-		rawT += time.Since(start)
-		// One fsync per append, for the appends/s comparison (fewer: slow).
-		if size == 1<<10 && n == 64 {
-			start = time.Now()
-			for range perRound / 16 {
-				if _, err := each.Write(proto); err != nil {
-					b.Fatal(err)
-				}
-				if err := each.Sync(); err != nil {
-					b.Fatal(err)
-				}
+		return time.Since(start)
+	}
+	eachCount := max(perRound/16, 4)
+	eachRound := func() time.Duration { // one fsync per append
+		start := time.Now()
+		for range eachCount {
+			if _, err := each.Write(proto); err != nil {
+				b.Fatal(err)
 			}
-			eachT += time.Since(start)
-			eachN += perRound / 16
+			if err := each.Sync(); err != nil {
+				b.Fatal(err)
+			}
 		}
+		return time.Since(start)
+	}
+	withEach := size == 1<<10 && n == 64
+	var logR, rawR, ratio, xEach []float64
+	bytes := float64(perRound * len(proto))
+	b.ResetTimer()
+	for i := range b.N {
+		var lt, rt, et time.Duration
+		if i%2 == 0 {
+			lt, rt = appendRound(), rawRound()
+		} else {
+			rt, lt = rawRound(), appendRound()
+		}
+		if withEach {
+			et = eachRound()
+			xEach = append(xEach, (float64(perRound)/lt.Seconds())/(float64(eachCount)/et.Seconds()))
+		}
+		logR = append(logR, bytes/lt.Seconds()/1e6)
+		rawR = append(rawR, bytes/rt.Seconds()/1e6)
+		ratio = append(ratio, rt.Seconds()/lt.Seconds())
 	}
 	b.StopTimer()
-	total := float64(b.N * perRound * len(proto))
-	b.ReportMetric(total/logT.Seconds()/1e6, "log-MB/s")
-	b.ReportMetric(total/rawT.Seconds()/1e6, "raw-MB/s")
-	b.ReportMetric(rawT.Seconds()/logT.Seconds(), "ratio")
-	b.ReportMetric(float64(b.N*perRound)/logT.Seconds(), "log-appends/s")
+	b.ReportMetric(median(logR), "log-MB/s")
+	b.ReportMetric(median(rawR), "raw-MB/s")
+	b.ReportMetric(median(ratio), "ratio")
+	b.ReportMetric(median(logR)*1e6/float64(len(proto)), "log-appends/s")
 	b.ReportMetric(float64(b.N*perRound)/counterValue(l.metrics.Fsyncs), "appends/fsync")
-	if eachN > 0 {
-		b.ReportMetric((float64(b.N*perRound)/logT.Seconds())/(float64(eachN)/eachT.Seconds()), "x-fsync-each")
+	if withEach {
+		b.ReportMetric(median(xEach), "x-fsync-each")
 	}
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	return s[len(s)/2]
 }
 
 func BenchmarkPairedRead(b *testing.B) {
@@ -149,9 +176,7 @@ func BenchmarkPairedRead(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer f.Close()
-			var logT, rawT time.Duration
-			b.ResetTimer()
-			for range b.N {
+			logRound := func() time.Duration {
 				start := time.Now()
 				for off := int64(0); off < l.EndOffset(); {
 					buf, err := l.Read(off, 1<<20)
@@ -164,8 +189,10 @@ func BenchmarkPairedRead(b *testing.B) {
 						buf = buf[h.Size():]
 					}
 				}
-				logT += time.Since(start)
-				start = time.Now()
+				return time.Since(start)
+			}
+			rawRound := func() time.Duration {
+				start := time.Now()
 				for pos := int64(0); pos < total; {
 					buf := make([]byte, 1<<20)
 					n, err := f.ReadAt(buf, pos)
@@ -174,12 +201,25 @@ func BenchmarkPairedRead(b *testing.B) {
 					}
 					pos += int64(n)
 				}
-				rawT += time.Since(start)
+				return time.Since(start)
+			}
+			var logR, rawR, ratio []float64
+			b.ResetTimer()
+			for i := range b.N {
+				var lt, rt time.Duration
+				if i%2 == 0 {
+					lt, rt = logRound(), rawRound()
+				} else {
+					rt, lt = rawRound(), logRound()
+				}
+				logR = append(logR, float64(total)/lt.Seconds()/1e6)
+				rawR = append(rawR, float64(total)/rt.Seconds()/1e6)
+				ratio = append(ratio, rt.Seconds()/lt.Seconds())
 			}
 			b.StopTimer()
-			b.ReportMetric(float64(b.N)*float64(total)/logT.Seconds()/1e6, "log-MB/s")
-			b.ReportMetric(float64(b.N)*float64(total)/rawT.Seconds()/1e6, "raw-MB/s")
-			b.ReportMetric(rawT.Seconds()/logT.Seconds(), "ratio")
+			b.ReportMetric(median(logR), "log-MB/s")
+			b.ReportMetric(median(rawR), "raw-MB/s")
+			b.ReportMetric(median(ratio), "ratio")
 		})
 	}
 }
