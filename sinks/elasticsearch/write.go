@@ -1,0 +1,401 @@
+package elasticsearch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/sluicehq/sluice/connectors"
+)
+
+// op is the last operation of one document of a batch.
+type op struct {
+	rec     int // index into Batch.Records
+	alias   *aliasState
+	id      string // _id
+	source  []byte // _source; nil = delete
+	targets []string
+}
+
+// item is one bulk action: an op applied to one concrete index.
+type item struct {
+	op    *op
+	index string
+}
+
+// Write applies b and returns once Elasticsearch acknowledged every
+// document it reports as done (see the package doc for the rules). ctx
+// bounds the whole call, retries included.
+func (s *Sink) Write(ctx context.Context, b connectors.Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.open {
+		return ErrNotOpen
+	}
+	failed := map[int]error{}
+	ops := s.plan(b, failed)
+	var items []item
+	for _, o := range ops {
+		for _, ix := range o.targets {
+			items = append(items, item{op: o, index: ix})
+		}
+	}
+	if err := s.sendAll(ctx, items, failed); err != nil {
+		return err
+	}
+	// Only now are the records applied: remember how far each partition
+	// got, so that a rebuild can tell replayed records from live ones.
+	for i := range b.Records {
+		r := &b.Records[i]
+		tp := topicPartition{r.Topic, r.Partition}
+		if last, ok := s.lastWritten[tp]; !ok || r.Offset > last {
+			s.lastWritten[tp] = r.Offset
+		}
+	}
+	if rb := s.rebuild; rb != nil {
+		n := int64(0)
+		for _, it := range items {
+			if it.index == it.op.alias.next && failed[it.op.rec] == nil {
+				n++
+			}
+		}
+		s.m.rebuildWritten.Set(float64(s.rebuildDocs.Add(n)))
+	}
+	s.m.written.Add(float64(len(b.Records) - len(failed)))
+	if len(failed) == 0 {
+		return nil
+	}
+	s.m.rejected.Add(float64(len(failed)))
+	be := &connectors.BatchError{}
+	for i, err := range failed {
+		be.Failed = append(be.Failed, connectors.RecordError{Index: i, Err: err})
+	}
+	sort.Slice(be.Failed, func(i, j int) bool { return be.Failed[i].Index < be.Failed[j].Index })
+	return be
+}
+
+// plan turns the records into one op per document (the last one wins),
+// in the order of their first appearance; records it cannot apply go to
+// failed.
+func (s *Sink) plan(b connectors.Batch, failed map[int]error) []*op {
+	byDoc := make(map[string]*op, len(b.Records))
+	ops := make([]*op, 0, len(b.Records))
+	for i := range b.Records {
+		r := &b.Records[i]
+		a := s.aliasFor(r.Topic)
+		key, err := connectors.ParseRow(r.Key)
+		if err != nil || len(key) == 0 {
+			failed[i] = fmt.Errorf("%w: key %q is not a JSON object of key columns", ErrRecord, r.Key)
+			continue
+		}
+		id := connectors.KeyID(key)
+		if id == "" {
+			failed[i] = fmt.Errorf("%w: key %s gives an empty document id", ErrRecord, r.Key)
+			continue
+		}
+		var src []byte
+		if r.Value != nil {
+			env, err := connectors.DecodeEnvelope(r.Value)
+			if err != nil {
+				failed[i] = fmt.Errorf("%w: %v", ErrRecord, err)
+				continue
+			}
+			switch env.Op {
+			case connectors.OpTruncate:
+				s.log.Debug("ignoring truncate event", "topic", r.Topic, "offset", r.Offset)
+				continue
+			case connectors.OpDelete:
+			default:
+				if connectors.IsNull(env.After) {
+					failed[i] = fmt.Errorf("%w: op %s without after image", ErrRecord, env.Op)
+					continue
+				}
+				if src, err = s.project(env.After); err != nil {
+					failed[i] = fmt.Errorf("%w: after image: %v", ErrRecord, err)
+					continue
+				}
+			}
+		}
+		o := &op{rec: i, alias: a, id: id, source: src, targets: s.targetsFor(a, r)}
+		k := a.name + "\x00" + id
+		if prev, ok := byDoc[k]; ok {
+			*prev = *o // keep the position, take the last operation
+			continue
+		}
+		byDoc[k] = o
+		ops = append(ops, o)
+	}
+	return ops
+}
+
+func (s *Sink) aliasFor(topic string) *aliasState {
+	if ix, ok := s.cfg.Indexes[topic]; ok {
+		return s.aliases[ix]
+	}
+	return s.aliases[s.cfg.Index]
+}
+
+// targetsFor returns the concrete indexes a record goes to. Outside a
+// rebuild: the indexes behind the alias. During one: the new index, and the
+// current ones too for a record past the last offset this sink had written
+// for its partition (a live change the current index has not seen yet); a
+// replayed record goes to the new index only, so the alias never serves an
+// older state of a document than it did before.
+func (s *Sink) targetsFor(a *aliasState, r *connectors.Record) []string {
+	if a.next == "" {
+		return a.current
+	}
+	if last, ok := s.lastWritten[topicPartition{r.Topic, r.Partition}]; ok && r.Offset > last {
+		return append(append(make([]string, 0, len(a.current)+1), a.current...), a.next)
+	}
+	return []string{a.next}
+}
+
+// project returns the _source of an after image: as it is, or with the
+// configured fields selected and renamed. The result is one line.
+func (s *Sink) project(after json.RawMessage) ([]byte, error) {
+	if len(s.cfg.Fields) == 0 && len(s.cfg.Rename) == 0 {
+		if bytes.IndexByte(after, '\n') < 0 && bytes.IndexByte(after, '\r') < 0 {
+			return after, nil
+		}
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, after); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	}
+	row, err := connectors.ParseRow(after)
+	if err != nil {
+		return nil, err
+	}
+	out := row[:0:0]
+	for _, c := range row {
+		if len(s.cfg.Fields) > 0 && !contains(s.cfg.Fields, c.Name) {
+			continue
+		}
+		if n, ok := s.cfg.Rename[c.Name]; ok {
+			c.Name = n
+		}
+		out = append(out, c)
+	}
+	return out.AppendJSON(nil)
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// sendAll sends items in bulk requests of at most BulkMaxDocs actions and
+// about BulkMaxBytes, one at a time.
+func (s *Sink) sendAll(ctx context.Context, items []item, failed map[int]error) error {
+	var body []byte
+	start := 0
+	for i := range items {
+		before := len(body)
+		body = appendAction(body, &items[i])
+		n := i - start + 1
+		if n > 1 && (n > s.cfg.BulkMaxDocs || len(body) > s.cfg.BulkMaxBytes) {
+			// items[i] starts the next request.
+			if err := s.send(ctx, items[start:i], body[:before], failed); err != nil {
+				return err
+			}
+			body = appendAction(body[:0], &items[i])
+			start = i
+		}
+	}
+	if start < len(items) {
+		return s.send(ctx, items[start:], body, failed)
+	}
+	return nil
+}
+
+// appendAction appends one bulk action (and its source line) to dst.
+func appendAction(dst []byte, it *item) []byte {
+	if it.op.source == nil {
+		dst = append(dst, `{"delete":{"_index":`...)
+	} else {
+		dst = append(dst, `{"index":{"_index":`...)
+	}
+	dst = appendJSONString(dst, it.index)
+	dst = append(dst, `,"_id":`...)
+	dst = appendJSONString(dst, it.op.id)
+	dst = append(dst, "}}\n"...)
+	if it.op.source != nil {
+		dst = append(dst, it.op.source...)
+		dst = append(dst, '\n')
+	}
+	return dst
+}
+
+func appendJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			b, _ := json.Marshal(s)
+			return append(dst, b...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
+
+// bulkPath asks only for what Write reads: per item, status and error.
+const bulkPath = "/_bulk?filter_path=errors,items.*.status,items.*.error"
+
+// send sends one bulk request and retries what failed for a transient
+// reason (the whole request, or single items) with backoff, for at most
+// RetryTimeout. Items rejected for themselves go to failed.
+func (s *Sink) send(ctx context.Context, items []item, body []byte, failed map[int]error) error {
+	deadline := time.Now().Add(s.cfg.RetryTimeout)
+	backoff := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		s.m.bulk.Inc()
+		_, resp, err := s.do(ctx, http.MethodPost, bulkPath, body)
+		var retry []item
+		if err == nil {
+			retry, err = s.results(resp, items, failed)
+		}
+		switch {
+		case err == nil && len(retry) == 0:
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil && !transient(err):
+			return fmt.Errorf("%w: %v", ErrRequest, err)
+		}
+		s.m.connErrors.Inc()
+		if err == nil {
+			items = retry
+			body = body[:0]
+			for i := range items {
+				body = appendAction(body, &items[i])
+			}
+			err = fmt.Errorf("%d document(s) failed transiently", len(items))
+		}
+		if time.Now().Add(backoff).After(deadline) {
+			return fmt.Errorf("%w: %d attempts in %s: %v", ErrUnavailable, attempt, s.cfg.RetryTimeout, err)
+		}
+		if attempt == 1 || attempt%10 == 0 {
+			s.log.Warn("bulk request failed; retrying", "attempt", attempt, "err", err)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+type bulkResponse struct {
+	Errors bool                          `json:"errors"`
+	Items  []map[string]bulkItemResponse `json:"items"`
+}
+
+type bulkItemResponse struct {
+	Status int             `json:"status"`
+	Error  json.RawMessage `json:"error"`
+}
+
+var errorsFalse = []byte(`{"errors":false`)
+
+// results reads a bulk response for items: items to retry (transient
+// failures), rejected ones into failed.
+func (s *Sink) results(resp []byte, items []item, failed map[int]error) ([]item, error) {
+	if bytes.HasPrefix(resp, errorsFalse) {
+		return nil, nil
+	}
+	var br bulkResponse
+	if err := json.Unmarshal(resp, &br); err != nil {
+		return nil, fmt.Errorf("decoding bulk response: %w", err)
+	}
+	if !br.Errors {
+		return nil, nil
+	}
+	if len(br.Items) != len(items) {
+		return nil, fmt.Errorf("bulk response has %d items for %d actions", len(br.Items), len(items))
+	}
+	var retry []item
+	for i, m := range br.Items {
+		for action, r := range m {
+			switch c := classify(action, r); c {
+			case itemOK:
+			case itemRetry:
+				retry = append(retry, items[i])
+			case itemRejected:
+				rec := items[i].op.rec
+				if failed[rec] == nil {
+					failed[rec] = fmt.Errorf("%w: %s %s/%s: status %d: %s", ErrRejected, action, items[i].index, items[i].op.id, r.Status, reason(r.Error))
+				}
+			}
+		}
+	}
+	return retry, nil
+}
+
+type itemClass int
+
+const (
+	itemOK itemClass = iota
+	itemRetry
+	itemRejected
+)
+
+// transientTypes are per-item errors that say nothing about the document:
+// the index or cluster is not ready; retried like a 5xx.
+var transientTypes = []string{
+	"index_not_found_exception", "cluster_block_exception", "unavailable_shards_exception",
+	"es_rejected_execution_exception", "circuit_breaking_exception", "no_shard_available_action_exception",
+}
+
+func classify(action string, r bulkItemResponse) itemClass {
+	switch {
+	case r.Status < 300:
+		return itemOK
+	case r.Status == http.StatusNotFound && action == "delete":
+		return itemOK // already gone
+	case r.Status == http.StatusTooManyRequests || r.Status >= 500:
+		return itemRetry
+	}
+	var e struct {
+		Type string `json:"type"`
+	}
+	_ = json.Unmarshal(r.Error, &e)
+	for _, t := range transientTypes {
+		if e.Type == t {
+			return itemRetry
+		}
+	}
+	return itemRejected
+}
+
+// reason renders a per-item error as "type: reason (caused by ...)".
+func reason(raw json.RawMessage) string {
+	var e struct {
+		Type     string `json:"type"`
+		Reason   string `json:"reason"`
+		CausedBy *struct {
+			Type   string `json:"type"`
+			Reason string `json:"reason"`
+		} `json:"caused_by"`
+	}
+	if err := json.Unmarshal(raw, &e); err != nil || e.Type == "" {
+		return string(raw)
+	}
+	s := e.Type + ": " + e.Reason
+	if c := e.CausedBy; c != nil {
+		s += " (caused by " + c.Type + ": " + c.Reason + ")"
+	}
+	return s
+}
