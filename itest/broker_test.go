@@ -130,10 +130,44 @@ func (b *BrokerProc) Restart() {
 // Output is what the broker printed so far.
 func (b *BrokerProc) Output() string { return b.out.String() }
 
+// TestCompatSluiceBroker runs the client suite against a broker process,
+// then restarts it and checks that every client's acknowledged records and
+// its group's committed offsets survived.
 func TestCompatSluiceBroker(t *testing.T) {
 	t.Parallel()
 	b := StartBroker(t, "")
-	compatSuite(t, b.Addr)
+	results := compatSuite(t, b.Addr)
+	if t.Failed() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	committed := map[string]kadm.OffsetResponses{}
+	adm := newAdmin(t, b.Addr)
+	for _, r := range results {
+		o, err := adm.FetchOffsets(ctx, r.group)
+		if err != nil || len(o) == 0 {
+			t.Fatalf("group %s: committed offsets %v, %v", r.group, o, err)
+		}
+		committed[r.group] = o
+	}
+	if code, took := b.Stop(syscall.SIGTERM); code != 0 || took > 20*time.Second {
+		t.Fatalf("SIGTERM: exit %d after %s", code, took)
+	}
+	b.Restart()
+	adm = newAdmin(t, b.Addr)
+	for _, r := range results {
+		after, err := adm.FetchOffsets(ctx, r.group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		committed[r.group].Each(func(o kadm.OffsetResponse) {
+			if a, ok := after.Lookup(o.Topic, o.Partition); !ok || a.At != o.At {
+				t.Errorf("group %s, %s[%d]: committed %d before the restart, %v after", r.group, o.Topic, o.Partition, o.At, a.At)
+			}
+		})
+		checkConsumed(t, r.want, readAll(t, b.Addr, r.topic, len(r.want)))
+	}
 }
 
 func TestAdminCLISluiceBroker(t *testing.T) {

@@ -141,7 +141,7 @@ func checkCommitted(t *testing.T, adm *kadm.Client, group, topic string) {
 	})
 }
 
-func testFranzGo(t *testing.T, bootstrap string) {
+func testFranzGo(t *testing.T, bootstrap string) compatResult {
 	topic, group := "compat-franz-"+suffix(), "compat-franz-g-"+suffix()
 	adm := newAdmin(t, bootstrap)
 	createTopic(t, adm, topic, compatPartitions)
@@ -205,9 +205,10 @@ func testFranzGo(t *testing.T, bootstrap string) {
 	sortConsumed(have)
 	checkConsumed(t, want, have)
 	checkCommitted(t, adm, group, topic)
+	return compatResult{topic, group, want}
 }
 
-func testSarama(t *testing.T, bootstrap string) {
+func testSarama(t *testing.T, bootstrap string) compatResult {
 	topic, group := "compat-sarama-"+suffix(), "compat-sarama-g-"+suffix()
 	adm := newAdmin(t, bootstrap)
 	createTopic(t, adm, topic, compatPartitions)
@@ -258,6 +259,7 @@ func testSarama(t *testing.T, bootstrap string) {
 	sortConsumed(have)
 	checkConsumed(t, want, have)
 	checkCommitted(t, adm, group, topic)
+	return compatResult{topic, group, want}
 }
 
 type saramaHandler struct {
@@ -288,7 +290,7 @@ func (h *saramaHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sar
 	return nil
 }
 
-func testKafkaGo(t *testing.T, bootstrap string) {
+func testKafkaGo(t *testing.T, bootstrap string) compatResult {
 	topic, group := "compat-kafkago-"+suffix(), "compat-kafkago-g-"+suffix()
 	adm := newAdmin(t, bootstrap)
 	createTopic(t, adm, topic, compatPartitions)
@@ -349,6 +351,7 @@ func testKafkaGo(t *testing.T, bootstrap string) {
 	checkConsumed(t, want, have)
 	checkCommitted(t, adm, group, topic)
 	checkJavaPartitions(t, want)
+	return compatResult{topic, group, want}
 }
 
 // checkJavaPartitions asserts every record sits where the Java client's
@@ -379,7 +382,7 @@ func kcat(t *testing.T, stdin string, args ...string) string {
 	return out.String()
 }
 
-func testKcat(t *testing.T, bootstrap string) {
+func testKcat(t *testing.T, bootstrap string) compatResult {
 	if _, err := exec.LookPath("kcat"); err != nil {
 		t.Fatalf("kcat is not installed (scripts/services up installs it): %v", err)
 	}
@@ -439,6 +442,7 @@ func testKcat(t *testing.T, bootstrap string) {
 	checkConsumed(t, want, have)
 	checkJavaPartitions(t, want)
 	checkCommitted(t, adm, group, topic)
+	return compatResult{topic, group, want}
 }
 
 func kafkaTool(t *testing.T, stdin string, args ...string) string {
@@ -455,7 +459,7 @@ func kafkaTool(t *testing.T, stdin string, args ...string) string {
 	return out.String()
 }
 
-func testJavaTools(t *testing.T, bootstrap string) {
+func testJavaTools(t *testing.T, bootstrap string) compatResult {
 	topic, group := "compat-java-"+suffix(), "compat-java-g-"+suffix()
 	kafkaTool(t, "", "topics", "--bootstrap-server", bootstrap, "--create", "--topic", topic,
 		"--partitions", strconv.Itoa(compatPartitions), "--replication-factor", "1")
@@ -514,22 +518,72 @@ func testJavaTools(t *testing.T, bootstrap string) {
 	}
 	// After the reset, the same group reads everything again.
 	checkConsumed(t, want, consume())
+	return compatResult{topic, group, want}
 }
 
-// compatSuite runs every client against bootstrap.
-func compatSuite(t *testing.T, bootstrap string) {
-	for name, fn := range map[string]func(*testing.T, string){
-		"franz-go":    testFranzGo,
-		"sarama":      testSarama,
-		"kafka-go":    testKafkaGo,
-		"kcat":        testKcat,
-		"kafka-tools": testJavaTools,
-	} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			fn(t, bootstrap)
+// compatResult is what one client's scenario left in the broker: the
+// records it acknowledged and the group that consumed them.
+type compatResult struct {
+	topic, group string
+	want         []sent
+}
+
+// compatSuite runs every client against bootstrap, in parallel, and returns
+// what each left behind once all are done.
+func compatSuite(t *testing.T, bootstrap string) []compatResult {
+	var (
+		mu      sync.Mutex
+		results []compatResult
+	)
+	t.Run("clients", func(t *testing.T) {
+		for name, fn := range map[string]func(*testing.T, string) compatResult{
+			"franz-go":    testFranzGo,
+			"sarama":      testSarama,
+			"kafka-go":    testKafkaGo,
+			"kcat":        testKcat,
+			"kafka-tools": testJavaTools,
+		} {
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				r := fn(t, bootstrap)
+				mu.Lock()
+				results = append(results, r)
+				mu.Unlock()
+			})
+		}
+	})
+	return results
+}
+
+// readAll reads topic from the start without a group until it has n records.
+func readAll(t *testing.T, bootstrap, topic string, n int) []got {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var have []got
+	for len(have) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("%s: read %d of %d records", topic, len(have), n)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			h := ""
+			for _, hd := range r.Headers {
+				if hd.Key == "seq" {
+					h = string(hd.Value)
+				}
+			}
+			have = append(have, got{string(r.Key), string(r.Value), h, r.Partition, r.Offset})
 		})
 	}
+	sortConsumed(have)
+	return have
 }
 
 func TestCompatKafka(t *testing.T) {
