@@ -29,9 +29,14 @@ func (l *Log) waitDurable(seq uint64) error {
 			return l.syncErr
 		}
 		if l.syncing {
-			l.waiters++
-			l.durCond.Wait()
-			l.waiters--
+			// Each waiter has its own channel, closed when an fsync covers
+			// it (or to hand it the syncer role): a broadcast would wake
+			// every waiter after every fsync, most of them to sleep again.
+			ch := make(chan struct{})
+			l.waiters = append(l.waiters, waiter{seq: seq, ch: ch})
+			l.durMu.Unlock()
+			<-ch
+			l.durMu.Lock()
 			continue
 		}
 		l.syncing = true
@@ -51,14 +56,40 @@ func (l *Log) waitDurable(seq uint64) error {
 				l.lastGroup = upto - l.durableSeq
 				l.durableSeq = upto
 			}
-			l.durCond.Broadcast()
-			if err != nil || l.waiters == 0 || l.durableSeq >= l.pendingSeq() {
+			l.wakeLocked(err != nil)
+			if err != nil || len(l.waiters) == 0 || l.durableSeq >= l.pendingSeq() {
 				break
 			}
 		}
 		l.syncing = false
+		// Hand the syncer role to a waiter whose write is not covered yet.
+		if len(l.waiters) > 0 {
+			close(l.waiters[0].ch)
+			l.waiters = l.waiters[1:]
+		}
 	}
 	return nil
+}
+
+// waiter is an appender waiting for an fsync that covers seq.
+type waiter struct {
+	seq uint64
+	ch  chan struct{}
+}
+
+// wakeLocked releases the waiters covered by durableSeq (all of them when
+// all is set: an error or Close, which they then observe). durMu is held.
+func (l *Log) wakeLocked(all bool) {
+	kept := l.waiters[:0]
+	for _, w := range l.waiters {
+		if all || w.seq <= l.durableSeq {
+			close(w.ch)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	clear(l.waiters[len(kept):])
+	l.waiters = kept
 }
 
 // gather lets the appenders that the previous fsync released write their

@@ -46,11 +46,10 @@ type Log struct {
 
 	// Group commit state (durMu is a leaf lock).
 	durMu      sync.Mutex
-	durCond    *sync.Cond
 	durableSeq uint64
 	syncing    bool
-	waiters    int    // appenders blocked in durCond.Wait
-	lastGroup  uint64 // writes covered by the last fsync
+	waiters    []waiter // appenders blocked in waitDurable, by write order
+	lastGroup  uint64   // writes covered by the last fsync
 	inAppend   atomic.Int64
 	syncErr    error
 

@@ -100,6 +100,8 @@ func pairedAppend(b *testing.B, size, n int) {
 		}
 		return time.Since(start)
 	}
+	var rawSyncT time.Duration
+	var rawSyncs int
 	rawRound := func() time.Duration { // the same bytes, one Sync per n writes
 		start := time.Now()
 		for i := range perRound {
@@ -107,9 +109,12 @@ func pairedAppend(b *testing.B, size, n int) {
 				b.Fatal(err)
 			}
 			if (i+1)%n == 0 || i == perRound-1 {
+				st := time.Now()
 				if err := raw.Sync(); err != nil {
 					b.Fatal(err)
 				}
+				rawSyncT += time.Since(st)
+				rawSyncs++
 			}
 		}
 		return time.Since(start)
@@ -155,6 +160,12 @@ func pairedAppend(b *testing.B, size, n int) {
 	if withEach {
 		b.ReportMetric(median(xEach), "x-fsync-each")
 	}
+	var m dto.Metric
+	if err := l.metrics.FsyncSeconds.Write(&m); err == nil && m.GetHistogram().GetSampleCount() > 0 {
+		h := m.GetHistogram()
+		b.ReportMetric(h.GetSampleSum()/float64(h.GetSampleCount())*1e6, "log-µs/fsync")
+	}
+	b.ReportMetric(rawSyncT.Seconds()/float64(rawSyncs)*1e6, "raw-µs/fsync")
 }
 
 func median(xs []float64) float64 {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path"
 	"strings"
-	"sync"
 
 	"github.com/sluicehq/sluice/internal/vfs"
 )
@@ -63,7 +62,6 @@ func Open(fsys vfs.FS, dir string, cfg Config, opts ...Option) (*Log, error) {
 		cfg: cfg, maxTs: -1, maxTsOff: -1,
 		flushWake: make(chan struct{}, 1), stop: make(chan struct{}),
 	}
-	l.durCond = sync.NewCond(&l.durMu)
 	if err := l.recover(); err != nil {
 		for _, s := range l.segs {
 			_ = s.closeFiles()
@@ -300,7 +298,7 @@ func (l *Log) Close() error {
 	close(l.stop)
 	l.wg.Wait()
 	l.durMu.Lock()
-	l.durCond.Broadcast()
+	l.wakeLocked(true)
 	l.durMu.Unlock()
 	return err
 }
@@ -358,7 +356,7 @@ func (l *Log) Delete() error {
 		l.wg.Wait()
 	}
 	l.durMu.Lock()
-	l.durCond.Broadcast()
+	l.wakeLocked(true)
 	l.durMu.Unlock()
 	if err := l.fsys.RemoveAll(l.dir); err != nil {
 		return fmt.Errorf("removing %s: %w", l.dir, err)
