@@ -6,20 +6,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metric names. Labels: pipeline (constant per Source).
+// Metric names. Labels: pipeline (constant per Source). The runtime keeps
+// the standard connector set (ack lag, records written); these are the
+// source's own.
 const (
 	metricRead        = "sluice_source_postgres_records_read_total"
 	metricSnapshotRow = "sluice_source_postgres_snapshot_rows_total"
 	metricConnErrors  = "sluice_source_postgres_connection_errors_total"
 	metricRetained    = "sluice_source_postgres_slot_retained_wal_bytes"
 	metricCheckpoint  = "sluice_source_postgres_checkpoint_position"
-	metricAckLag      = "sluice_source_postgres_ack_lag_seconds"
 )
 
 type metrics struct {
 	read, snapshotRows, connErrors prometheus.Counter
 	retained, checkpoint           prometheus.Gauge
-	ackLag                         prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, pipeline string) *metrics {
@@ -36,10 +36,9 @@ func newMetrics(reg prometheus.Registerer, pipeline string) *metrics {
 		connErrors:   counter(metricConnErrors, "Replication connection failures."),
 		retained:     gauge(metricRetained, "WAL bytes the slot retains (current WAL LSN minus restart_lsn)."),
 		checkpoint:   gauge(metricCheckpoint, "Last acknowledged flush LSN confirmed on the slot."),
-		ackLag:       gauge(metricAckLag, "Seconds between reading a change and its acknowledgement."),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.read, m.snapshotRows, m.connErrors, m.retained, m.checkpoint, m.ackLag} {
+		for _, c := range []prometheus.Collector{m.read, m.snapshotRows, m.connErrors, m.retained, m.checkpoint} {
 			// A second Source of the same pipeline (a supervisor restart)
 			// registers the same series; keep the first registration's.
 			if err := reg.Register(c); err != nil {
@@ -56,8 +55,6 @@ func newMetrics(reg prometheus.Registerer, pipeline string) *metrics {
 						m.retained = are.ExistingCollector.(prometheus.Gauge)
 					case m.checkpoint:
 						m.checkpoint = are.ExistingCollector.(prometheus.Gauge)
-					case m.ackLag:
-						m.ackLag = are.ExistingCollector.(prometheus.Gauge)
 					}
 				}
 			}

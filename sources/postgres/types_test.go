@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sluicehq/sluice/connectors"
 )
 
@@ -249,4 +251,35 @@ func FuzzDecodeText(f *testing.F) {
 			t.Fatalf("decodeText(%q) encodes to invalid JSON %s", s, b)
 		}
 	})
+}
+
+// A supervisor restart builds a second Source for the same pipeline on the
+// same registerer: it must share the series, not fail.
+func TestMetricsReRegister(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	cfg := Config{Pipeline: "p", DSN: "postgres://x/y", Tables: []string{"a"}}
+	s1, err := New(cfg, WithRegisterer(reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := New(cfg, WithRegisterer(reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1.m.read.Add(2)
+	s2.m.read.Add(3)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == metricRead {
+			if got := mf.GetMetric()[0].GetCounter().GetValue(); got != 5 {
+				t.Fatalf("records read = %v, want 5 (shared series)", got)
+			}
+			return
+		}
+	}
+	t.Fatalf("%s not registered", metricRead)
 }
