@@ -126,8 +126,10 @@ func TestOutboxRoutedFromPostgresSource(t *testing.T) {
 	}
 	var want []outbox.Event
 	want = append(want, write(true, nil, ev("o-1", "Placed", 1), ev("o-1", "Paid", 2))...)
-	write(false, nil, ev("o-2", "Placed", 1))      // rolled back: never routed
-	deleted := write(true, func(tx pgx.Tx) error { // cleaned up in its own transaction: still routed
+	// Rolled back: never routed.
+	write(false, nil, ev("o-2", "Placed", 1))
+	// Deleted in the same transaction: still routed, from its insert.
+	deleted := write(true, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, "DELETE FROM "+table+" WHERE aggregateid = 'o-3'")
 		return err
 	}, ev("o-3", "Placed", 1))
