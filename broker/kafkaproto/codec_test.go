@@ -59,7 +59,7 @@ func TestDecodeRequest(t *testing.T) {
 	withTags = append(withTags, 1, 5, 2, 0xaa, 0xbb)
 	withTags = append(withTags, good[11:]...) // skip the empty tag section
 
-	sasl := kmsg.NewPtrSASLHandshakeRequest() // a key kmsg knows but we do not advertise
+	sasl := kmsg.NewPtrEndTxnRequest() // a key kmsg knows but we do not advertise
 	sasl.SetVersion(1)
 	futureAPIVersions := kmsg.NewPtrApiVersionsRequest()
 	futureAPIVersions.SetVersion(99)
@@ -78,7 +78,7 @@ func TestDecodeRequest(t *testing.T) {
 		{name: "truncated client id", frame: []byte{0, 3, 0, 1, 0, 0, 0, 1, 0, 9, 'a'}, wantErr: ErrTruncatedHeader},
 		{name: "truncated tags", frame: append(append([]byte(nil), good[:10]...), 3, 1), wantErr: ErrTruncatedHeader},
 		{name: "truncated body", frame: good[:len(good)-3], wantErr: ErrMalformedBody},
-		{name: "sasl handshake not advertised", frame: encodeRequest(sasl, 1, nil), wantErr: ErrUnsupported},
+		{name: "end txn not advertised", frame: encodeRequest(sasl, 1, nil), wantErr: ErrUnsupported},
 		{name: "future api versions", frame: encodeRequest(futureAPIVersions, 1, nil), wantErr: ErrUnsupported},
 		{name: "unknown key", frame: unknownKey, wantErr: ErrUnsupported},
 		{name: "header v0 (controlled shutdown v0) parses, then is unsupported", frame: []byte{0, 7, 0, 0, 0, 0, 0, 9, 0, 0, 0, 1}, wantErr: ErrUnsupported},

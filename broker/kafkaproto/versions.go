@@ -14,7 +14,8 @@ type VersionRange struct {
 // the group and topic admin APIs and ListOffsets v1; sarama configured for
 // brokers before 0.11 sends Produce v0-v2 and Fetch < v4). Produce v0-v2
 // carry message format v0/v1, which the server up-converts to v2 batches
-// (the log stores only those). Transactions APIs are not advertised.
+// (the log stores only those). Transactions APIs are not advertised. SaslHandshake and
+// SaslAuthenticate are advertised on every listener, as Kafka does.
 var advertised = [...]VersionRange{
 	{kmsg.Produce, 0, 13},
 	{kmsg.Fetch, 0, 18},
@@ -43,6 +44,10 @@ var advertised = [...]VersionRange{
 	{kmsg.OffsetDelete, 0, 0},
 	{kmsg.DescribeCluster, 0, 2},
 	{kmsg.DescribeProducers, 0, 0},
+	{kmsg.SASLHandshake, 0, 1},
+	{kmsg.SASLAuthenticate, 0, 2},
+	{kmsg.DescribeUserSCRAMCredentials, 0, 0},
+	{kmsg.AlterUserSCRAMCredentials, 0, 0},
 }
 
 // Advertised returns a copy of the table, ordered as above.

@@ -115,6 +115,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%w: advertised_addr: bad port %q", ErrBadConfig, port))
 		}
 	}
+	if err := validateSASLMechanisms(c.SASLMechanisms); err != nil {
+		errs = append(errs, err)
+	}
 	keys := make([]string, 0, len(c.Configs))
 	for k := range c.Configs {
 		keys = append(keys, k)

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -38,6 +39,12 @@ type conn struct {
 	// the reader goroutine only (handshake, SaslAuthenticate) before the
 	// requests it authorizes are dispatched.
 	principal string
+	// SASL state, reader goroutine only (see auth.go).
+	authed    bool           // SASL succeeded
+	saslMech  string         // chosen by SaslHandshake
+	saslRaw   bool           // SaslHandshake v0: the next frames are raw tokens
+	scram     *scramExchange // SCRAM exchange in progress
+	scramUser string
 }
 
 // slot is one request awaiting its response. The handler fills resp and
@@ -46,7 +53,8 @@ type slot struct {
 	corr int32
 	done chan struct{}
 	resp kmsg.Response
-	kill bool // close the connection instead of answering (handler failure)
+	kill bool   // close the connection instead of answering (handler failure)
+	raw  []byte // a raw SASL token (SaslHandshake v0) instead of resp
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -118,6 +126,12 @@ func (c *conn) readLoop(ctx context.Context) string {
 				return closeIOError
 			}
 		}
+		if c.saslRaw {
+			if reason := c.rawSASL(frame); reason != "" {
+				return reason
+			}
+			continue
+		}
 		req, err := kafkaproto.DecodeRequest(frame)
 		if err != nil {
 			var unsupported *kafkaproto.UnsupportedError
@@ -132,6 +146,11 @@ func (c *conn) readLoop(ctx context.Context) string {
 			c.log.Warn("closing connection: bad request", "err", err)
 			return closeMalformed
 		}
+		if handled, reason := c.authGate(req.Header.CorrelationID, req.Body); reason != "" {
+			return reason
+		} else if handled {
+			continue
+		}
 		if !c.dispatch(ctx, req) {
 			return closeAcks0
 		}
@@ -143,7 +162,7 @@ func (c *conn) readLoop(ctx context.Context) string {
 // other requests run concurrently. It returns false to close the
 // connection after the requests already read are answered.
 func (c *conn) dispatch(ctx context.Context, req *kafkaproto.Request) bool {
-	rc := &reqContext{clientID: req.Header.ClientID, remote: c.remote, log: c.log}
+	rc := &reqContext{clientID: req.Header.ClientID, remote: c.remote, log: c.log, principal: c.principal}
 	api := apiName(req.Body.Key())
 	start := time.Now()
 	done := func() {
@@ -196,13 +215,17 @@ func (c *conn) writeLoop() {
 		if broken {
 			continue
 		}
-		if sl.kill || sl.resp == nil {
+		if sl.raw != nil {
+			buf = binary.BigEndian.AppendUint32(buf[:0], uint32(len(sl.raw)))
+			buf = append(buf, sl.raw...)
+		} else if sl.kill || sl.resp == nil {
 			broken = true
 			c.writeFailed = closeHandler
 			_ = c.nc.Close()
 			continue
+		} else {
+			buf = kafkaproto.AppendResponse(buf[:0], sl.corr, sl.resp)
 		}
-		buf = kafkaproto.AppendResponse(buf[:0], sl.corr, sl.resp)
 		select {
 		case <-c.s.stopping:
 			_ = c.nc.SetWriteDeadline(time.Now().Add(shutdownWriteTimeout))
@@ -225,6 +248,8 @@ type reqContext struct {
 	clientID *string
 	remote   string
 	log      *slog.Logger
+	// principal is the authenticated identity (User:name), for ACLs.
+	principal string
 	// closeAfter, when set, asks the connection to close once the
 	// requests already read are answered (acks=0 produce failures).
 	closeAfter func()

@@ -46,6 +46,14 @@ func (s *Server) handle(ctx context.Context, rc *reqContext, req kmsg.Request) (
 		return s.handleDescribeCluster(r), nil
 	case *kmsg.DescribeProducersRequest:
 		return s.handleDescribeProducers(r), nil
+	case *kmsg.SASLHandshakeRequest, *kmsg.SASLAuthenticateRequest:
+		// The connection answers these itself (conn.authGate); reached
+		// only when a request is handled without a connection.
+		return saslOutOfBand(req), nil
+	case *kmsg.DescribeUserSCRAMCredentialsRequest:
+		return s.handleDescribeUserSCRAMCredentials(rc, r), nil
+	case *kmsg.AlterUserSCRAMCredentialsRequest:
+		return s.handleAlterUserSCRAMCredentials(rc, r), nil
 	case *kmsg.OffsetCommitRequest, *kmsg.OffsetFetchRequest, *kmsg.JoinGroupRequest,
 		*kmsg.HeartbeatRequest, *kmsg.LeaveGroupRequest, *kmsg.SyncGroupRequest,
 		*kmsg.DescribeGroupsRequest, *kmsg.ListGroupsRequest, *kmsg.DeleteGroupsRequest,

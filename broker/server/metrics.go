@@ -35,6 +35,8 @@ type metrics struct {
 	duration         *prometheus.HistogramVec // read-to-response time, by api
 	producedBytes    prometheus.Counter       // batch bytes appended by Produce
 	producedRecords  prometheus.Counter       // records appended by Produce
+	authFailures     prometheus.Counter       // SASL authentications refused
+	authzDenied      *prometheus.CounterVec   // requests (or parts) refused by ACLs, by api
 	produceRefused   *prometheus.CounterVec   // partition produces refused, by Kafka error name
 	fetchedBytes     prometheus.Counter       // batch bytes served by Fetch
 }
@@ -51,7 +53,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "connections_closed_total",
-			Help: "Client connections closed, by reason (eof, too_large, malformed, io_error, handler, acks0_error).",
+			Help: "Client connections closed, by reason (eof, too_large, malformed, io_error, handler, acks0_error, tls, auth).",
 		}, []string{labelReason}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "requests_total",
@@ -74,6 +76,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "produce_refused_total",
 			Help: "Partition produces refused, by Kafka error code name.",
 		}, []string{labelCode}),
+		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "sasl_authentication_failures_total",
+			Help: "SASL authentications refused (bad credentials, unknown user, malformed exchange).",
+		}),
+		authzDenied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "authorization_denied_total",
+			Help: "Resources of a request refused by ACLs, by API.",
+		}, []string{labelAPI}),
 		fetchedBytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "fetched_bytes_total",
 			Help: "Record batch bytes served by Fetch.",
@@ -81,7 +91,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.connectionsTotal, m.closed, m.requests, m.duration,
-			m.producedBytes, m.producedRecords, m.produceRefused, m.fetchedBytes)
+			m.producedBytes, m.producedRecords, m.produceRefused, m.fetchedBytes,
+			m.authFailures, m.authzDenied)
 	}
 	return m
 }

@@ -36,6 +36,7 @@ type Server struct {
 	reg        prometheus.Registerer
 	metrics    *metrics
 	maxFrame   int32
+	creds      *credStore // SCRAM credentials (auth_store.go)
 
 	// stopping is closed when Run begins shutdown; long polls end early.
 	stopping chan struct{}
@@ -87,6 +88,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		conns:    map[*conn]struct{}{},
 		internal: map[string]bool{},
 		maxFrame: int32(cfg.brokerInt("socket.request.max.bytes")),
+		creds:    newCredStore(cfg.DataDir),
 	}
 	disk := newDiskStore(cfg)
 	s.openLog, s.background = disk.open, disk.run

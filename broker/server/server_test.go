@@ -115,7 +115,7 @@ func TestMalformedRequestClosesOnlyItsConnection(t *testing.T) {
 	full := kmsg.NewRequestFormatter().AppendRequest(nil, meta, 1)
 	truncated := append(binary.BigEndian.AppendUint32(nil, uint32(len(full)-4-2)), full[4:len(full)-2]...)
 	unknownKey := []byte{0, 0, 0, 10, 0x03, 0xe7, 0, 0, 0, 0, 0, 1, 0xff, 0xff}
-	sasl := kmsg.NewPtrSASLHandshakeRequest()
+	sasl := kmsg.NewPtrEndTxnRequest() // not advertised: transactions
 	sasl.SetVersion(1)
 	unadvertised := kmsg.NewRequestFormatter().AppendRequest(nil, sasl, 1)
 	tests := []struct {

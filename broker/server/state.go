@@ -62,13 +62,17 @@ func readJSON(path string, v any) (bool, error) {
 	return true, nil
 }
 
-func writeJSON(path string, v any) error {
+func writeJSON(path string, v any) error { return writeJSONPerm(path, v, 0o666) }
+
+// writeJSONPerm is writeJSON creating the file with perm (before umask);
+// secrets-adjacent files (credentials.json, acls.json) use 0600.
+func writeJSONPerm(path string, v any, perm os.FileMode) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding %s: %w", path, err)
 	}
 	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, perm)
 	if err != nil {
 		return fmt.Errorf("creating %s: %w", tmp, err)
 	}
