@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sluicehq/sluice/itest"
@@ -411,5 +412,72 @@ func TestConcurrentWritersKeepAggregateOrder(t *testing.T) {
 	}
 	if n != writers*perWriter {
 		t.Fatalf("%d inserts in the WAL, want %d", n, writers*perWriter)
+	}
+}
+
+// TestPostgresMessageModeThroughPgoutput: what the Postgres source will see.
+// pgoutput (proto_version 1 with messages 'true', Postgres 14+) hands the
+// messages over as LogicalDecodingMessage, transactional, in write order,
+// and only for committed transactions; their content routes.
+func TestPostgresMessageModeThroughPgoutput(t *testing.T) {
+	t.Parallel()
+	c := pgConn(t)
+	ctx := ctxT(t)
+	table := pgTable(t, c) // a publication needs a table; messages ignore it
+	pub, slotName := uniq("outbox_pub"), uniq("outbox_pgo")
+	if _, err := c.Exec(ctx, "CREATE PUBLICATION "+pub+" FOR TABLE "+table); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = c.Exec(context.Background(), "DROP PUBLICATION IF EXISTS "+pub) })
+	sc := pgConn(t)
+	if _, err := sc.Exec(ctx, "SELECT pg_create_logical_replication_slot($1, 'pgoutput', true)", slotName); err != nil {
+		t.Fatal(err)
+	}
+	prefix := uniq("pgo.outbox")
+	w := must(outbox.New(outbox.WithMode(outbox.MessageMode), outbox.WithPrefix(prefix)))(t)
+	committed := events(2, "p1")
+	if err := pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error { return w.Write(ctx, tx, committed...) }); err != nil {
+		t.Fatal(err)
+	}
+	errRollback := errors.New("roll back")
+	if err := pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+		if err := w.Write(ctx, tx, events(1, "rolled")...); err != nil {
+			return err
+		}
+		return errRollback
+	}); !errors.Is(err, errRollback) {
+		t.Fatal(err)
+	}
+	rows := must(sc.Query(ctx, "SELECT data FROM pg_logical_slot_get_binary_changes($1, NULL, NULL, 'proto_version', '1', 'publication_names', $2, 'messages', 'true')", slotName, pub))(t)
+	r := must(router.New(router.Config{Prefix: prefix}))(t)
+	var got []string
+	for rows.Next() {
+		var data []byte
+		if err := rows.Scan(&data); err != nil {
+			t.Fatal(err)
+		}
+		msg, err := pglogrepl.Parse(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, ok := msg.(*pglogrepl.LogicalDecodingMessage)
+		if !ok || m.Prefix != prefix {
+			continue
+		}
+		if !m.Transactional {
+			t.Fatalf("message at %s not transactional", m.LSN)
+		}
+		rec, ok, err := r.RouteMessage(m.Prefix, m.Content)
+		if !ok || err != nil {
+			t.Fatalf("routing: %v %v", ok, err)
+		}
+		id, _ := rec.Header("id")
+		got = append(got, string(id))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if want := committed[0].ID + "," + committed[1].ID; strings.Join(got, ",") != want {
+		t.Fatalf("routed ids %v, want %s (committed only, in order)", got, want)
 	}
 }
