@@ -462,22 +462,22 @@ func (l *Log) Maintain(ctx context.Context) error {
 // CleanerInterval is how often RunCleaner maintains its log.
 const CleanerInterval = 15 * time.Second
 
-// RunCleaner maintains this one log every CleanerInterval until ctx is
-// done (returning nil) or the log is closed (returning ErrClosed). A
-// broker with many logs uses one Cleaner instead.
+// RunCleaner maintains this one log at once and then every
+// CleanerInterval until ctx is done (returning nil) or the log is closed
+// (returning ErrClosed). A broker with many logs uses one Cleaner instead.
 func (l *Log) RunCleaner(ctx context.Context) error {
 	t := time.NewTicker(CleanerInterval)
 	defer t.Stop()
 	for {
+		if err := l.Maintain(ctx); errors.Is(err, ErrClosed) {
+			return err
+		} else if err != nil && ctx.Err() == nil {
+			l.logger.Warn("log maintenance failed", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			if err := l.Maintain(ctx); errors.Is(err, ErrClosed) {
-				return err
-			} else if err != nil {
-				l.logger.Warn("log maintenance failed", "err", err)
-			}
 		}
 	}
 }
@@ -529,10 +529,15 @@ func (c *Cleaner) RunOnce(ctx context.Context) {
 	}
 }
 
-// Run maintains the registered logs every interval until ctx is done; it
-// returns nil then. The caller owns the goroutine.
+// Run maintains the registered logs every interval (the first pass one
+// interval after the start, so a starting broker opens its logs first)
+// until ctx is done; it returns nil then. The caller owns the goroutine.
 func (c *Cleaner) Run(ctx context.Context) error {
-	t := time.NewTicker(c.interval)
+	interval := c.interval
+	if interval <= 0 {
+		interval = CleanerInterval
+	}
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {

@@ -250,3 +250,50 @@ func equalRecs(a, b []logRec) bool {
 	}
 	return true
 }
+
+// TestCleaner: a Cleaner maintains every registered log (retention and
+// compaction) and drops closed ones; RunCleaner makes a pass at once.
+func TestCleaner(t *testing.T) {
+	t.Parallel()
+	clock := newClock()
+	del := testConfig()
+	del.SegmentBytes = 1000
+	del.RetentionMS = time.Minute
+	a := openT(t, vfs.NewMem(), del, WithClock(clock.Now))
+	defer a.Close()
+	fill(t, a, clock, 30)
+	b, err := Open(vfs.NewMem(), "/q", compactConfig(), WithClock(clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		appendT(t, b, mkBatch(t, CodecNone, clock.Now().UnixMilli(), rec(fmt.Sprintf("k%d", i%2), "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv")))
+	}
+	c := NewCleaner(time.Hour, nil)
+	c.Add(a)
+	c.Add(b)
+	clock.Advance(time.Hour)
+	c.RunOnce(context.Background())
+	if a.StartOffset() != 30 {
+		t.Fatalf("retention not applied: start %d", a.StartOffset())
+	}
+	if n := len(records(t, b)); n >= 40 {
+		t.Fatalf("not compacted: %d records", n)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.RunOnce(context.Background()) // drops the closed log
+	c.mu.Lock()
+	_, still := c.logs[b]
+	c.mu.Unlock()
+	if still {
+		t.Fatal("closed log still registered")
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := a.RunCleaner(ctx); err != nil {
+		t.Fatalf("RunCleaner: %v", err)
+	}
+}
