@@ -50,11 +50,14 @@ type table struct {
 
 func (t *table) fullName() string { return t.schema + "." + t.name }
 
-func newPool(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
+// newPool sizes the pool for the snapshot workers, the exported-snapshot
+// holder (initial_only) and the monitor, so no worker waits for a slot.
+func newPool(ctx context.Context, dsn string, workers int) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("%w: dsn: %v", ErrConfig, err)
 	}
+	cfg.MaxConns = max(cfg.MaxConns, int32(workers)+3)
 	for k, v := range sessionParams {
 		cfg.ConnConfig.RuntimeParams[k] = v
 	}

@@ -139,7 +139,7 @@ func (s *Source) Open(ctx context.Context, from connectors.Position) (err error)
 	if err != nil {
 		return err
 	}
-	pool, err := newPool(ctx, s.cfg.DSN)
+	pool, err := newPool(ctx, s.cfg.DSN, s.cfg.SnapshotWorkers)
 	if err != nil {
 		return fmt.Errorf("connecting: %w", err)
 	}

@@ -311,3 +311,61 @@ func TestCloseWhileReading(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 }
+
+// Restart inside the first of two interleaved transactions: the reopened
+// source repeats exactly the unacknowledged suffix, in commit order.
+func TestRestartInsideInterleaved(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tbl, _ := createTable(e, "ri", 0)
+	cfg := e.config(tbl)
+	cfg.MaxBatch = 3
+	s, b := started(t, e, cfg)
+	ctx := context.Background()
+	txA, err := e.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	txB, err := e.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		if _, err := txA.Exec(ctx, "INSERT INTO "+tbl+" VALUES ($1, 1, 'a')", i); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := txB.Exec(ctx, "INSERT INTO "+tbl+" VALUES ($1, 2, 'b')", 100+i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := txB.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := txA.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Read B's first two batches (6 rows), ack them, drop the rest.
+	before := len(b.all)
+	b.pump(t, s, 20*time.Second, func() bool { return len(b.all) >= before+6 })
+	if p, _ := decodePosition(b.acked); p == nil || p.Seq != 6 {
+		t.Fatalf("acked position %s is not 6 changes into a transaction", b.acked)
+	}
+	_ = s.Close(ctx)
+	s2 := e.open(cfg, b.acked)
+	b2 := newBroker()
+	b2.pump(t, s2, 20*time.Second, func() bool { return len(b2.all) >= 14 })
+	var got []string
+	for _, r := range b2.all {
+		got = append(got, string(r.Key))
+	}
+	var want []string
+	for i := 6; i < 10; i++ {
+		want = append(want, fmt.Sprintf(`{"id":%d}`, 100+i))
+	}
+	for i := 0; i < 10; i++ {
+		want = append(want, fmt.Sprintf(`{"id":%d}`, i))
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after restart keys %v, want %v", got, want)
+	}
+}
