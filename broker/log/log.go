@@ -43,6 +43,10 @@ type Log struct {
 	closed    bool
 	failed    error
 	recovery  RecoveryReport
+	// leaderEpoch, when >= 0, is stamped into each appended batch's
+	// partitionLeaderEpoch field (SetLeaderEpoch); -1 keeps what the
+	// producer sent.
+	leaderEpoch int32
 
 	// Group commit state (durMu is a leaf lock).
 	durMu      sync.Mutex
@@ -164,6 +168,10 @@ func (l *Log) write(batch []byte) (AppendInfo, uint64, bool, error) {
 	}
 	setBaseOffset(batch, base)
 	h.BaseOffset = base
+	if l.leaderEpoch >= 0 { // outside the CRC, like the base offset
+		binary.BigEndian.PutUint32(batch[12:], uint32(l.leaderEpoch))
+		h.PartitionLeaderEpoch = l.leaderEpoch
+	}
 	pos := seg.size
 	if err := seg.indexBatch(h, pos, l.cfg.IndexIntervalBytes); err != nil {
 		l.failed = err
@@ -439,6 +447,15 @@ func (l *Log) SetConfig(cfg Config) error {
 	default:
 	}
 	return nil
+}
+
+// SetLeaderEpoch makes Append stamp epoch into the partitionLeaderEpoch
+// field of every batch it writes (as a Kafka partition leader does; the
+// field is outside the CRC). A negative epoch stops stamping.
+func (l *Log) SetLeaderEpoch(epoch int32) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.leaderEpoch = max(epoch, -1)
 }
 
 // Config returns the current configuration.

@@ -274,3 +274,18 @@ func TestClosedLog(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestLeaderEpoch(t *testing.T) {
+	t.Parallel()
+	l := openT(t, vfs.NewMem(), testConfig())
+	defer l.Close()
+	appendT(t, l, valueBatch(t, 1, 1, 1))
+	l.SetLeaderEpoch(7)
+	appendT(t, l, valueBatch(t, 1, 1, 1))
+	got := readAll(t, l, 0)
+	h0, _ := checkBatch(got[0])
+	h1, err := checkBatch(got[1])
+	if err != nil || h0.PartitionLeaderEpoch != 0 || h1.PartitionLeaderEpoch != 7 {
+		t.Fatalf("epochs %d %d (%v)", h0.PartitionLeaderEpoch, h1.PartitionLeaderEpoch, err)
+	}
+}
