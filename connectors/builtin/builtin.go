@@ -39,7 +39,8 @@ func Default() Registry {
 			connectors.SourcePostgres: postgresSource,
 		},
 		Sinks: map[string]SinkFactory{
-			connectors.SinkRedis: redisSink,
+			connectors.SinkRedis:         redisSink,
+			connectors.SinkElasticsearch: elasticsearchSink,
 		},
 	}
 }

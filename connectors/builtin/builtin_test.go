@@ -43,6 +43,11 @@ pipelines:
         type: redis
         addr: 127.0.0.1:1
         topics: [shop.public.orders]
+      - name: search
+        type: elasticsearch
+        url: http://127.0.0.1:1
+        index: orders
+        topics: [shop.public.orders]
 `)
 	reg := prometheus.NewRegistry()
 	r := Default()
@@ -68,14 +73,16 @@ pipelines:
 	if len(p.Transforms) != 2 || p.Transforms[0].Type != connectors.TransformFilter || p.Transforms[1].Fields[0] != "email" {
 		t.Errorf("transforms %+v", p.Transforms)
 	}
-	if len(p.Sinks) != 2 || p.Sinks[0].Group != "sluice.shop.cache" || p.Sinks[0].DLQTopic != "cache-dlq" || p.Sinks[1].DLQTopic != "" {
+	if len(p.Sinks) != 3 || p.Sinks[2].Group != "sluice.shop.search" || p.Sinks[0].Group != "sluice.shop.cache" || p.Sinks[0].DLQTopic != "cache-dlq" || p.Sinks[1].DLQTopic != "" {
 		t.Errorf("sinks %+v", p.Sinks)
 	}
 	// Constructors connect to nothing, and a restart's second instance
 	// registers its metrics in place of the first's.
 	for range 2 {
-		if _, err := p.Sinks[0].NewSink(); err != nil {
-			t.Fatal(err)
+		for _, k := range p.Sinks {
+			if _, err := k.NewSink(); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if _, err := p.NewSource(); err != nil {
 			t.Fatal(err)
