@@ -31,7 +31,8 @@ type column struct {
 	name   string
 	typ    *typeInfo
 	typmod int32
-	isKey  bool
+	isKey  bool // in the record key (primary key, else replica identity index)
+	ident  bool // in the replica identity (Relation message flag): what a 'K' old tuple carries
 }
 
 // table is one captured table.

@@ -112,7 +112,7 @@ type relation struct {
 }
 
 // imageFrom turns a tuple into a row image. keyOnly (an old tuple of kind
-// 'K') keeps only the key columns. Unchanged TOAST columns get the marker
+// 'K') keeps only the replica identity's columns, the ones it carries. Unchanged TOAST columns get the marker
 // or are left out, as configured.
 func (s *Source) imageFrom(rel *relation, tuple []tupleCol, keyOnly bool) (connectors.Row, error) {
 	if len(tuple) != len(rel.cols) {
@@ -121,7 +121,7 @@ func (s *Source) imageFrom(rel *relation, tuple []tupleCol, keyOnly bool) (conne
 	img := make(connectors.Row, 0, len(tuple))
 	for i, c := range tuple {
 		col := &rel.cols[i]
-		if keyOnly && !col.isKey {
+		if keyOnly && !col.ident && !col.isKey {
 			continue
 		}
 		var v any

@@ -394,7 +394,7 @@ func (st *streamer) relation(m *pglogrepl.RelationMessage) {
 	rel := &relation{t: t}
 	if t != nil {
 		for _, c := range m.Columns {
-			col := column{name: c.Name, typ: st.s.types.resolve(c.DataType), typmod: c.TypeModifier}
+			col := column{name: c.Name, typ: st.s.types.resolve(c.DataType), typmod: c.TypeModifier, ident: c.Flags&1 != 0}
 			if t.key != nil {
 				for _, k := range t.key {
 					col.isKey = col.isKey || k == c.Name
