@@ -185,7 +185,10 @@ func (l *Log) Compact(ctx context.Context) (CleanStats, error) {
 			clean += s.size
 		}
 	}
-	if dirty == 0 || float64(dirty)/float64(clean+dirty) < cfg.MinCleanableDirtyRatio {
+	l.mu.RLock()
+	tombDue := l.tombDeadline >= 0 && now.UnixMilli() >= l.tombDeadline
+	l.mu.RUnlock()
+	if len(segs) == 0 || (!tombDue && (dirty == 0 || float64(dirty)/float64(clean+dirty) < cfg.MinCleanableDirtyRatio)) {
 		return CleanStats{}, nil
 	}
 	cleanedTo := nextBase[len(segs)-1]
@@ -195,6 +198,7 @@ func (l *Log) Compact(ctx context.Context) (CleanStats, error) {
 		return CleanStats{}, err
 	}
 	tombLimit := msBefore(now, cfg.DeleteRetentionMS)
+	nextTomb := int64(-1) // earliest time a kept tombstone expires
 	var st CleanStats
 	var changed []*segment
 	var results []scanResult
@@ -211,7 +215,7 @@ func (l *Log) Compact(ctx context.Context) (CleanStats, error) {
 		if err := ctx.Err(); err != nil {
 			return CleanStats{}, err
 		}
-		ch, removed, tombs, r, err := l.cleanSegment(s, latest, lastOfProducer, tombLimit)
+		ch, removed, tombs, r, err := l.cleanSegment(s, latest, lastOfProducer, tombLimit, cfg.DeleteRetentionMS.Milliseconds(), &nextTomb)
 		if err != nil {
 			return CleanStats{}, err
 		}
@@ -252,6 +256,7 @@ func (l *Log) Compact(ctx context.Context) (CleanStats, error) {
 	if cleanedTo > l.cleanerAt {
 		l.cleanerAt = cleanedTo
 	}
+	l.tombDeadline = nextTomb
 	err = l.writeCheckpointLocked()
 	l.mu.Unlock()
 	if err != nil {
@@ -380,7 +385,8 @@ func eachBatch(s *segment, f func(h BatchHeader, b []byte) error) error {
 
 // cleanSegment writes the cleaned copy of s to B.log.cleaned (fsynced)
 // unless nothing would change; it returns the scan of the new file.
-func (l *Log) cleanSegment(s *segment, latest map[string]int64, lastOfProducer map[int64]int64, tombLimit int64) (changed bool, removed, tombs int, r scanResult, err error) {
+// nextTomb is lowered to the expiry time of every tombstone kept.
+func (l *Log) cleanSegment(s *segment, latest map[string]int64, lastOfProducer map[int64]int64, tombLimit, tombRetention int64, nextTomb *int64) (changed bool, removed, tombs int, r scanResult, err error) {
 	var out []byte
 	err = eachBatch(s, func(h BatchHeader, b []byte) error {
 		if h.IsControl() {
@@ -403,6 +409,11 @@ func (l *Log) cleanSegment(s *segment, latest map[string]int64, lastOfProducer m
 				removed++
 				tombs++
 			default:
+				if rc.Value == nil {
+					if exp := recordTime(h, rc) + tombRetention; *nextTomb < 0 || exp < *nextTomb {
+						*nextTomb = exp
+					}
+				}
 				kept = append(kept, rc)
 			}
 		}

@@ -297,3 +297,44 @@ func TestCleaner(t *testing.T) {
 		t.Fatalf("RunCleaner: %v", err)
 	}
 }
+
+// TestTombstoneExpiresWithoutNewData: a tombstone kept by one pass is
+// removed by a later pass once delete.retention.ms has passed, even when
+// nothing new was written.
+func TestTombstoneExpiresWithoutNewData(t *testing.T) {
+	t.Parallel()
+	clock := newClock()
+	cfg := compactConfig()
+	l := openT(t, vfs.NewMem(), cfg, WithClock(clock.Now))
+	defer l.Close()
+	appendT(t, l, mkBatch(t, CodecNone, clock.Now().UnixMilli(), rec("gone", "v")))
+	appendT(t, l, mkBatch(t, CodecNone, clock.Now().UnixMilli(), rec("gone", "")))
+	for range 20 {
+		appendT(t, l, mkBatch(t, CodecNone, clock.Now().UnixMilli(), rec("pad", "pppppppppppppppppppppppppppppppppppppppppp")))
+	}
+	if _, err := l.Compact(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	hasTomb := func() bool {
+		for _, r := range records(t, l) {
+			if r.key == "gone" {
+				if !r.null {
+					t.Fatal("old value of a deleted key survived")
+				}
+				return true
+			}
+		}
+		return false
+	}
+	if !hasTomb() {
+		t.Fatal("young tombstone removed")
+	}
+	clock.Advance(cfg.DeleteRetentionMS)
+	st, err := l.Compact(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hasTomb() || st.TombstonesRemoved != 1 {
+		t.Fatalf("expired tombstone kept (%+v)", st)
+	}
+}

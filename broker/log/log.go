@@ -36,13 +36,18 @@ type Log struct {
 	segs      []*segment // ascending base offsets; the last one is active
 	start     int64      // log start offset
 	cleanerAt int64      // first offset not yet compacted
-	maxTs     int64
-	maxTsOff  int64
-	writeSeq  uint64 // number of batches written (never decreases)
-	unflushed int64  // records written since the last fsync (flush.messages)
-	closed    bool
-	failed    error
-	recovery  RecoveryReport
+	// tombDeadline is when the earliest tombstone kept by the last
+	// compaction expires (-1: none known). It makes a pass due even with
+	// nothing dirty. In memory only: after a restart expired tombstones go
+	// with the next pass that has dirty data.
+	tombDeadline int64
+	maxTs        int64
+	maxTsOff     int64
+	writeSeq     uint64 // number of batches written (never decreases)
+	unflushed    int64  // records written since the last fsync (flush.messages)
+	closed       bool
+	failed       error
+	recovery     RecoveryReport
 	// leaderEpoch, when >= 0, is stamped into each appended batch's
 	// partitionLeaderEpoch field (SetLeaderEpoch); -1 keeps what the
 	// producer sent.
