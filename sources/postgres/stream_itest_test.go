@@ -236,3 +236,37 @@ func TestSnapshotModes(t *testing.T) {
 		}
 	})
 }
+
+// The slot dropped while streaming: Read returns ErrSlotMissing naming it.
+func TestSlotDroppedWhileStreaming(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tbl, _ := createTable(e, "dropw", 1)
+	cfg := e.config(tbl)
+	cfg.ReconnectMin = 200 * time.Millisecond
+	s, _ := started(t, e, cfg)
+	slot := "sluice_" + e.name
+	ctx := context.Background()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		_, _ = e.pool.Exec(ctx, "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active", slot)
+		if _, err := e.pool.Exec(ctx, "SELECT pg_drop_replication_slot($1)", slot); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("could not drop the slot")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		_, err := s.Read(rctx)
+		if err == nil {
+			continue // batches read before the drop
+		}
+		if !errors.Is(err, ErrSlotMissing) || !strings.Contains(err.Error(), slot) {
+			t.Fatalf("Read after the slot was dropped: %v, want ErrSlotMissing naming %s", err, slot)
+		}
+		return
+	}
+}
