@@ -326,6 +326,11 @@ func (s *Sink) results(resp []byte, items []item, failed map[int]error) ([]item,
 	if len(br.Items) != len(items) {
 		return nil, fmt.Errorf("bulk response has %d items for %d actions", len(br.Items), len(items))
 	}
+	for i, m := range br.Items {
+		if len(m) != 1 {
+			return nil, fmt.Errorf("bulk response item %d has %d actions", i, len(m))
+		}
+	}
 	var retry []item
 	for i, m := range br.Items {
 		for action, r := range m {
