@@ -44,8 +44,8 @@ type table struct {
 	cols         []column // catalog columns at Open (snapshot)
 	key          []string // key column names in key order; nil: keyless
 	estRows      int64
-	srcJSON      []byte   // `,"schema":..,"table":..` of the source block, on first use
-	colJSON      [][]byte // `"column":` per column, on first use (snapshot)
+	srcJSON      []byte   // `,"schema":..,"table":..` of the source block (prepare)
+	colJSON      [][]byte // `"column":` per column (prepare)
 	keyIdx       []int    // index in cols of each key column, in key order
 }
 
@@ -240,6 +240,23 @@ func ensurePublication(ctx context.Context, pool *pgxpool.Pool, cfg *Config, tab
 		log.Info("publication created", "publication", cfg.Publication, "tables", len(tables))
 	}
 	return nil
+}
+
+// newTables lists the tables the publication does not include (all of
+// them when it does not exist yet).
+func newTables(ctx context.Context, pool *pgxpool.Pool, pub string, tables []*table) ([]string, error) {
+	var out []string
+	for _, t := range tables {
+		var in bool
+		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_publication_tables
+			WHERE pubname = $1 AND schemaname = $2 AND tablename = $3)`, pub, t.schema, t.name).Scan(&in); err != nil {
+			return nil, fmt.Errorf("reading publication %s: %w", pub, err)
+		}
+		if !in {
+			out = append(out, t.fullName())
+		}
+	}
+	return out, nil
 }
 
 // slotState is the slot as pg_replication_slots has it; ok false: missing.

@@ -20,7 +20,26 @@ type eventMeta struct {
 // encoder builds records for one Source (its prefix and database are fixed).
 type encoder struct {
 	prefix, db       string
-	nameJSON, dbJSON []byte // prefix and db as JSON strings, on first use
+	nameJSON, dbJSON []byte // prefix and db as JSON strings (prepare)
+}
+
+// prepare caches the prefix and database as JSON strings. Open calls it
+// before starting any goroutine; the caches are read-only afterwards.
+func (e *encoder) prepare() {
+	e.nameJSON = appendJSONString(nil, e.prefix)
+	e.dbJSON = appendJSONString(nil, e.db)
+}
+
+// prepare caches the table's JSON fragments (source block, column names).
+// Open calls it before starting any goroutine; read-only afterwards.
+func (t *table) prepare() {
+	b := append([]byte(`,"schema":`), appendJSONString(nil, t.schema)...)
+	b = append(b, `,"table":`...)
+	t.srcJSON = append(b, appendJSONString(nil, t.name)...)
+	t.colJSON = make([][]byte, len(t.cols))
+	for i, c := range t.cols {
+		t.colJSON[i] = append(appendJSONString(nil, c.name), ':')
+	}
 }
 
 // appendEnvelope writes the Debezium envelope in the field order of
@@ -50,8 +69,7 @@ func (e *encoder) appendTail(dst []byte, t *table, op connectors.Op, m *eventMet
 	dst = append(dst, `","ts_ms":`...)
 	dst = strconv.AppendInt(dst, m.now, 10)
 	if e.nameJSON == nil {
-		e.nameJSON = appendJSONString(nil, e.prefix)
-		e.dbJSON = appendJSONString(nil, e.db)
+		e.prepare() // tests that build encoders by hand; Open prepares before any goroutine
 	}
 	dst = append(dst, `,"source":{"connector":"postgresql","name":`...)
 	dst = append(dst, e.nameJSON...)
@@ -62,9 +80,7 @@ func (e *encoder) appendTail(dst []byte, t *table, op connectors.Op, m *eventMet
 	dst = append(dst, `","db":`...)
 	dst = append(dst, e.dbJSON...)
 	if t.srcJSON == nil {
-		b := append([]byte(`,"schema":`), appendJSONString(nil, t.schema)...)
-		b = append(b, `,"table":`...)
-		t.srcJSON = append(b, appendJSONString(nil, t.name)...)
+		t.prepare()
 	}
 	dst = append(dst, t.srcJSON...)
 	if m.txID >= 0 {
@@ -82,10 +98,7 @@ func (e *encoder) appendTail(dst []byte, t *table, op connectors.Op, m *eventMet
 // decoded row (TestAppendTextMatchesRow).
 func (e *encoder) snapshotRecord(t *table, vals [][]byte, m *eventMeta, types typeResolver) connectors.Record {
 	if t.colJSON == nil {
-		t.colJSON = make([][]byte, len(t.cols))
-		for i, c := range t.cols {
-			t.colJSON[i] = append(appendJSONString(nil, c.name), ':')
-		}
+		t.prepare()
 	}
 	v := make([]byte, 0, 256+m.sizeHint+m.sizeHint/4+8*len(t.cols))
 	v = append(v, `{"before":null,"after":{`...)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -163,9 +164,33 @@ func (s *Source) Open(ctx context.Context, from connectors.Position) (err error)
 		return err
 	}
 	if needSlot {
+		// Tables the publication does not hold yet have never been
+		// streamed: with a position, they are snapshotted like unfinished ones.
+		if pos != nil && !s.cfg.UseExistingPublication && s.cfg.Snapshot != SnapshotNever {
+			added, err := newTables(ctx, pool, s.cfg.Publication, tables)
+			if err != nil {
+				return err
+			}
+			if len(added) > 0 {
+				cp := *pos
+				cp.Pending = maps.Clone(pos.Pending)
+				if cp.Pending == nil {
+					cp.Pending = map[string]*tableProgress{}
+				}
+				for _, name := range added {
+					cp.Pending[name] = &tableProgress{}
+				}
+				pos = &cp
+				s.log.Info("tables added to the pipeline will be snapshotted", "tables", added)
+			}
+		}
 		if err := ensurePublication(ctx, pool, &s.cfg, tables, s.log); err != nil {
 			return err
 		}
+	}
+	s.enc.prepare()
+	for _, t := range tables {
+		t.prepare()
 	}
 	s.mu.Lock()
 	s.pool, s.types, s.tables = pool, types, tables

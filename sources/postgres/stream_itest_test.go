@@ -270,3 +270,30 @@ func TestSlotDroppedWhileStreaming(t *testing.T) {
 		return
 	}
 }
+
+// A table added to the pipeline later is snapshotted when the source
+// reopens, while the tables it had keep streaming from their position.
+func TestTableAddedLater(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a, topicA := createTable(e, "first", 3)
+	bt, topicB := createTable(e, "second", 4)
+	s, b := started(t, e, e.config(a))
+	_ = s.Close(context.Background())
+	e.exec("UPDATE " + a + " SET v = 99 WHERE id = 1")
+	s2 := e.open(e.config(a, bt), b.acked)
+	e.exec("UPDATE " + bt + " SET v = 77 WHERE id = 2")
+	wantA, wantB := e.tableState(a, "v, s"), e.tableState(bt, "v, s")
+	b.pump(t, s2, 30*time.Second, func() bool {
+		return diffStates(wantA, b.brokerState(topicA, "v", "s")) == "" && diffStates(wantB, b.brokerState(topicB, "v", "s")) == ""
+	})
+	reads := 0
+	for _, ev := range b.events {
+		if ev.Op == connectors.OpRead && ev.Source.Table == bt {
+			reads++
+		}
+	}
+	if reads != 4 {
+		t.Fatalf("%d snapshot rows of the added table, want 4", reads)
+	}
+}
