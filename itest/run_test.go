@@ -82,17 +82,17 @@ pipelines:
 	var logs sync.Map
 	start := func(n int) *exec.Cmd {
 		cmd := exec.Command(Binary(t), "run", "-f", file, "--metrics-listen", admin)
-		var out strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &out
+		out := &lockedBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		logs.Store(n, &out)
+		logs.Store(n, out)
 		return cmd
 	}
 	dump := func() {
 		logs.Range(func(k, v any) bool {
-			t.Logf("run %v output:\n%s", k, v.(*strings.Builder).String())
+			t.Logf("run %v output:\n%s", k, v.(*lockedBuffer).String())
 			return true
 		})
 	}
