@@ -223,7 +223,6 @@ func TestBulkBody(t *testing.T) {
 	}
 }
 
-
 func TestBulkSplitsRequests(t *testing.T) {
 	t.Parallel()
 	f := &fakeES{bulk: func(int, string) (int, string) { return 200, `{"errors":false}` }}
