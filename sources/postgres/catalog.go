@@ -80,13 +80,15 @@ func connectReplication(ctx context.Context, dsn string) (*pgconn.PgConn, error)
 }
 
 // checkPrerequisites reports, all at once, what the server or the user lacks.
-func checkPrerequisites(ctx context.Context, pool *pgxpool.Pool, needSlot bool) error {
+func checkPrerequisites(ctx context.Context, pool *pgxpool.Pool, needSlot bool, slot string) error {
 	var walLevel string
 	var super, repl bool
 	var freeSlots int
+	// An existing slot of ours needs no free one.
 	err := pool.QueryRow(ctx, `SELECT current_setting('wal_level'), r.rolsuper, r.rolreplication,
 		current_setting('max_replication_slots')::int - (SELECT count(*) FROM pg_replication_slots)
-		FROM pg_roles r WHERE r.rolname = current_user`).Scan(&walLevel, &super, &repl, &freeSlots)
+		+ (SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1)::int
+		FROM pg_roles r WHERE r.rolname = current_user`, slot).Scan(&walLevel, &super, &repl, &freeSlots)
 	if err != nil {
 		return fmt.Errorf("checking prerequisites: %w", err)
 	}

@@ -158,7 +158,7 @@ func (s *Source) Open(ctx context.Context, from connectors.Position) (err error)
 		return fmt.Errorf("reading database name: %w", err)
 	}
 	// Report every missing prerequisite at once.
-	errPre := checkPrerequisites(ctx, pool, needSlot)
+	errPre := checkPrerequisites(ctx, pool, needSlot, s.cfg.Slot)
 	tables, err := loadTables(ctx, pool, &s.cfg, types)
 	if err := errors.Join(errPre, err); err != nil {
 		return err
