@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -177,5 +176,3 @@ func TestReplayedRecordsNeverRegressTheLiveIndex(t *testing.T) {
 		t.Fatalf("second FinishRebuild = %v, want ErrNotRebuilding", err)
 	}
 }
-
-func itoa64(i int64) string { return fmt.Sprint(i) }
