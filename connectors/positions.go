@@ -143,13 +143,33 @@ func loadPositions(ctx context.Context, adm *kadm.Client, newClient func(...kgo.
 		return nil, err
 	}
 	defer cl.Close()
+	readAny := false
 	for len(want) > 0 {
-		fs := cl.PollFetches(ctx)
+		// A poll that stays empty after records came means the records up
+		// to the end offset are gone (compacted away at the tail): what was
+		// read is all. Breaking early on a merely slow broker could only
+		// yield an older position (re-delivery, never loss); with nothing
+		// read yet, keep waiting rather than start from scratch.
+		pollCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		fs := cl.PollFetches(pollCtx)
+		timedOut := pollCtx.Err() != nil
+		cancel()
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("reading %s: %w", OffsetsTopic, err)
 		}
+		if timedOut && fs.NumRecords() == 0 {
+			if readAny {
+				break
+			}
+			continue
+		}
+		readAny = readAny || fs.NumRecords() > 0
 		var ferr error
-		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
+		fs.EachError(func(_ string, _ int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) {
+				ferr = err
+			}
+		})
 		if ferr != nil {
 			return nil, fmt.Errorf("reading %s: %w", OffsetsTopic, ferr)
 		}
