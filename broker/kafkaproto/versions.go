@@ -48,6 +48,9 @@ var advertised = [...]VersionRange{
 	{kmsg.SASLAuthenticate, 0, 2},
 	{kmsg.DescribeUserSCRAMCredentials, 0, 0},
 	{kmsg.AlterUserSCRAMCredentials, 0, 0},
+	{kmsg.DescribeACLs, 0, 3},
+	{kmsg.CreateACLs, 0, 3},
+	{kmsg.DeleteACLs, 0, 3},
 }
 
 // Advertised returns a copy of the table, ordered as above.

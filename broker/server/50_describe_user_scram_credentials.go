@@ -14,7 +14,7 @@ import (
 
 func (s *Server) handleDescribeUserSCRAMCredentials(rc *reqContext, r *kmsg.DescribeUserSCRAMCredentialsRequest) kmsg.Response {
 	resp := r.ResponseKind().(*kmsg.DescribeUserSCRAMCredentialsResponse)
-	if !s.authorizeCluster(rc, opDescribe) {
+	if !s.authorizeCluster(rc, opDescribe, r.Key()) {
 		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 		return resp
 	}

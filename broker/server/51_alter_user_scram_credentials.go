@@ -40,7 +40,7 @@ func (s *Server) handleAlterUserSCRAMCredentials(rc *reqContext, r *kmsg.AlterUs
 			order = append(order, user)
 		}
 	}
-	authorized := s.authorizeCluster(rc, opAlter)
+	authorized := s.authorizeCluster(rc, opAlter, r.Key())
 	type key struct {
 		user string
 		mech int8

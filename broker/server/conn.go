@@ -173,7 +173,7 @@ func (c *conn) dispatch(ctx context.Context, req *kafkaproto.Request) bool {
 		if p.Acks == 0 {
 			failed := false
 			rc.closeAfter = func() { failed = true }
-			c.s.handleProduce(ctx, rc, p) // no response, by protocol
+			c.s.produce(ctx, rc, p) // no response, by protocol
 			done()
 			if failed {
 				c.log.Debug("closing connection: acks=0 produce failed")
@@ -183,7 +183,7 @@ func (c *conn) dispatch(ctx context.Context, req *kafkaproto.Request) bool {
 		}
 		sl := &slot{corr: req.Header.CorrelationID, done: make(chan struct{})}
 		c.slots <- sl
-		sl.resp = c.s.handleProduce(ctx, rc, p)
+		sl.resp = c.s.produce(ctx, rc, p)
 		done()
 		close(sl.done)
 		return true

@@ -11,6 +11,14 @@ import (
 // connection calls handleProduce directly). A returned error closes the
 // client's connection; protocol-level failures go in the response.
 func (s *Server) handle(ctx context.Context, rc *reqContext, req kmsg.Request) (kmsg.Response, error) {
+	if s.aclsEnabled() {
+		return s.handleAuthorized(ctx, rc, req) // authz_apis.go
+	}
+	return s.handleUnchecked(ctx, rc, req)
+}
+
+// handleUnchecked runs the handler without ACL checks.
+func (s *Server) handleUnchecked(ctx context.Context, rc *reqContext, req kmsg.Request) (kmsg.Response, error) {
 	switch r := req.(type) {
 	case *kmsg.ApiVersionsRequest:
 		return s.handleAPIVersions(r), nil
@@ -50,6 +58,12 @@ func (s *Server) handle(ctx context.Context, rc *reqContext, req kmsg.Request) (
 		// The connection answers these itself (conn.authGate); reached
 		// only when a request is handled without a connection.
 		return saslOutOfBand(req), nil
+	case *kmsg.DescribeACLsRequest:
+		return s.handleDescribeACLs(rc, r), nil
+	case *kmsg.CreateACLsRequest:
+		return s.handleCreateACLs(rc, r), nil
+	case *kmsg.DeleteACLsRequest:
+		return s.handleDeleteACLs(rc, r), nil
 	case *kmsg.DescribeUserSCRAMCredentialsRequest:
 		return s.handleDescribeUserSCRAMCredentials(rc, r), nil
 	case *kmsg.AlterUserSCRAMCredentialsRequest:

@@ -59,7 +59,12 @@ func (s *Server) handleGroup(ctx context.Context, req kmsg.Request) (kmsg.Respon
 // groupUnavailable answers req with COORDINATOR_NOT_AVAILABLE everywhere
 // the response has an error code.
 func groupUnavailable(req kmsg.Request) kmsg.Response {
-	code := kerr.CoordinatorNotAvailable.Code
+	return groupErrorResponse(req, kerr.CoordinatorNotAvailable.Code)
+}
+
+// groupErrorResponse answers req with code everywhere the response has an
+// error code (also GROUP_AUTHORIZATION_FAILED, authz_apis.go).
+func groupErrorResponse(req kmsg.Request, code int16) kmsg.Response {
 	switch r := req.(type) {
 	case *kmsg.OffsetCommitRequest:
 		resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)

@@ -36,7 +36,8 @@ type Server struct {
 	reg        prometheus.Registerer
 	metrics    *metrics
 	maxFrame   int32
-	creds      *credStore // SCRAM credentials (auth_store.go)
+	creds      *credStore  // SCRAM credentials (auth_store.go)
+	authz      *authorizer // ACLs (authz.go)
 
 	// stopping is closed when Run begins shutdown; long polls end early.
 	stopping chan struct{}
@@ -105,13 +106,18 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	if err := s.loadMeta(); err != nil {
 		return nil, err
 	}
+	authz, err := newAuthorizer(&s.cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.authz = authz
 	if cfg.AdvertisedAddr != "" {
 		host, port, _ := net.SplitHostPort(cfg.AdvertisedAddr)
 		p, _ := strconv.Atoi(port)
 		s.advHost, s.advPort = host, int32(p)
 	}
 	s.mu.Lock()
-	err := s.loadTopicsLocked()
+	err = s.loadTopicsLocked()
 	s.mu.Unlock()
 	if err != nil {
 		_ = s.Close()

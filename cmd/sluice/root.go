@@ -60,7 +60,7 @@ Redis caches in step with them.`,
 	root.AddCommand(newTopicCmd(), newGroupCmd(), newBenchCmd(), newBrokerCmd(&g))
 	root.AddCommand(newRunCmd(&g), newStatusCmd(), newSinkCmd())
 	root.AddCommand(newPipelineCmd())
-	root.AddCommand(newUserCmd())
+	root.AddCommand(newUserCmd(), newACLCmd())
 	return root
 }
 
