@@ -637,3 +637,5 @@ func TestRebuildWithLiveRecords(t *testing.T) {
 		})
 	}
 }
+
+func decodeJSON(b []byte, v any) error { return json.Unmarshal(b, v) }
