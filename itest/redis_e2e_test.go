@@ -169,9 +169,20 @@ func TestPostgresToRedisReplayAndRebuild(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		c := context.Background()
-		_, _ = conn.Exec(c, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", "sluice_"+pipeline)
-		_, _ = conn.Exec(c, "DROP PUBLICATION IF EXISTS sluice_"+pipeline)
-		_, _ = conn.Exec(c, "DROP TABLE IF EXISTS "+table)
+		// The test's own connection is closed by now (defers run before
+		// cleanups), so clean up on a fresh one.
+		cc, err := pgx.Connect(c, dsn)
+		if err != nil {
+			t.Logf("cleanup: %v", err)
+			return
+		}
+		defer cc.Close(c)
+		DropSlot(c, func(ctx context.Context, q string, args ...any) error {
+			_, err := cc.Exec(ctx, q, args...)
+			return err
+		}, "sluice_"+pipeline)
+		_, _ = cc.Exec(c, "DROP PUBLICATION IF EXISTS sluice_"+pipeline)
+		_, _ = cc.Exec(c, "DROP TABLE IF EXISTS "+table)
 	})
 	if _, err := conn.Exec(ctx, fmt.Sprintf("INSERT INTO %s SELECT g, 'row '||g, 0 FROM generate_series(1, 300) g", table)); err != nil {
 		t.Fatal(err)

@@ -161,3 +161,20 @@ func Main(m *testing.M) {
 	mu.Unlock()
 	os.Exit(code)
 }
+
+// DropSlot drops a Postgres replication slot once nothing streams from it:
+// a walsender keeps a slot active for a moment after its client died, and a
+// slot left behind pins WAL and uses one of max_replication_slots.
+func DropSlot(ctx context.Context, exec func(ctx context.Context, sql string, args ...any) error, slot string) {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := exec(ctx, "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active", slot)
+		if err == nil {
+			err = exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", slot)
+		}
+		if err == nil || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
