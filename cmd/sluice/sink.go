@@ -35,7 +35,7 @@ func newSinkRebuildCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&addr, "admin", defaultAdmin, "admin address of the running `sluice run`, HOST:PORT")
+	cmd.Flags().StringVar(&addr, "admin", defaultAdmin, "admin `HOST:PORT` of the running sluice run")
 	cmd.Flags().StringVar(&pipeline, "pipeline", "", "pipeline name")
 	cmd.Flags().StringVar(&sink, "sink", "", "sink name in the pipeline")
 	return cmd

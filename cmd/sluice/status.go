@@ -45,7 +45,7 @@ func newStatusCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&addr, "admin", defaultAdmin, "admin address of the running `sluice run`, HOST:PORT")
+	cmd.Flags().StringVar(&addr, "admin", defaultAdmin, "admin `HOST:PORT` of the running sluice run")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
 	return cmd
 }
