@@ -63,8 +63,8 @@ drain in-flight records, store final positions and exit 0.`,
 			return runPipelines(cmd.Context(), log, cfg, adminAddr, cmd.Flags().Changed("metrics-listen"))
 		},
 	}
-	cmd.Flags().StringVarP(&file, "file", "f", "", "pipeline file (YAML)")
-	cmd.Flags().StringVar(&adminAddr, "metrics-listen", defaultAdmin, "address for /metrics, /healthz, /readyz and the admin API")
+	cmd.Flags().StringVarP(&file, "file", "f", "", "pipeline `FILE` (YAML)")
+	cmd.Flags().StringVar(&adminAddr, "metrics-listen", defaultAdmin, "`ADDR` for /metrics, /healthz, /readyz and the admin API")
 	return cmd
 }
 
