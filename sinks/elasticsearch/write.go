@@ -87,34 +87,42 @@ func (s *Sink) plan(b connectors.Batch, failed map[int]error) []*op {
 	for i := range b.Records {
 		r := &b.Records[i]
 		a := s.aliasFor(r.Topic)
-		key, err := connectors.ParseRow(r.Key)
-		if err != nil || len(key) == 0 {
-			failed[i] = fmt.Errorf("%w: key %q is not a JSON object of key columns", ErrRecord, r.Key)
-			continue
+		id, ok := scanKeyID(r.Key)
+		if !ok {
+			key, err := connectors.ParseRow(r.Key)
+			if err != nil || len(key) == 0 {
+				failed[i] = fmt.Errorf("%w: key %q is not a JSON object of key columns", ErrRecord, r.Key)
+				continue
+			}
+			id = connectors.KeyID(key)
 		}
-		id := connectors.KeyID(key)
 		if id == "" {
 			failed[i] = fmt.Errorf("%w: key %s gives an empty document id", ErrRecord, r.Key)
 			continue
 		}
 		var src []byte
 		if r.Value != nil {
-			env, err := connectors.DecodeEnvelope(r.Value)
-			if err != nil {
-				failed[i] = fmt.Errorf("%w: %v", ErrRecord, err)
-				continue
+			opr, after, ok := scanEnvelope(r.Value)
+			if !ok {
+				env, err := connectors.DecodeEnvelope(r.Value)
+				if err != nil {
+					failed[i] = fmt.Errorf("%w: %v", ErrRecord, err)
+					continue
+				}
+				opr, after = env.Op, env.After
 			}
-			switch env.Op {
+			var err error
+			switch opr {
 			case connectors.OpTruncate:
 				s.log.Debug("ignoring truncate event", "topic", r.Topic, "offset", r.Offset)
 				continue
 			case connectors.OpDelete:
 			default:
-				if connectors.IsNull(env.After) {
-					failed[i] = fmt.Errorf("%w: op %s without after image", ErrRecord, env.Op)
+				if connectors.IsNull(after) {
+					failed[i] = fmt.Errorf("%w: op %s without after image", ErrRecord, opr)
 					continue
 				}
-				if src, err = s.project(env.After); err != nil {
+				if src, err = s.project(after); err != nil {
 					failed[i] = fmt.Errorf("%w: after image: %v", ErrRecord, err)
 					continue
 				}
