@@ -95,3 +95,25 @@ func BenchmarkSinkVsBulk(b *testing.B) {
 	b.ReportMetric(plainRate, "bulk_docs/s")
 	b.ReportMetric(sinkRate/plainRate, "ratio")
 }
+
+// BenchmarkPlan measures the sink's own work per record (reading envelope
+// and key, building the bulk body), without Elasticsearch.
+func BenchmarkPlan(b *testing.B) {
+	s := &Sink{cfg: Config{Index: "a"}, aliases: map[string]*aliasState{"a": {name: "a", current: []string{"a-1"}}}}
+	var batch connectors.Batch
+	for id := range 1000 {
+		after := fmt.Sprintf(`{"id":%d,"sku":"SKU-%06d","title":"item number %d","price":"%d.99","qty":%d,"updated_at":"2026-11-26T12:00:00Z"}`, id, id, id, id%1000, id)
+		batch.Records = append(batch.Records, connectors.Record{Key: []byte(`{"id":` + strconv.Itoa(id) + `}`), Value: envelope("u", after)})
+	}
+	b.ReportAllocs()
+	var body []byte
+	for b.Loop() {
+		failed := map[int]error{}
+		ops := s.plan(batch, failed)
+		body = body[:0]
+		for _, o := range ops {
+			body = appendAction(body, &item{op: o, index: "a-1"})
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch.Records)), "ns/record")
+}
