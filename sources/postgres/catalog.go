@@ -196,6 +196,33 @@ func loadTables(ctx context.Context, pool *pgxpool.Pool, cfg *Config, types *typ
 	return out, nil
 }
 
+// loadOutboxTable checks the outbox table (table mode) exists and, when
+// Sluice manages the publication, that the user owns it. Nil in message
+// mode or without an outbox.
+func loadOutboxTable(ctx context.Context, pool *pgxpool.Pool, cfg *Config) (*table, error) {
+	if cfg.Outbox == nil || cfg.Outbox.Table() == "" {
+		return nil, nil
+	}
+	schema, rel := splitTable(cfg.Outbox.Table())
+	t := &table{schema: schema, name: rel, ident: pgx.Identifier{schema, rel}.Sanitize()}
+	var kind string
+	var owner bool
+	err := pool.QueryRow(ctx, `SELECT c.oid, c.relkind::text, pg_has_role(c.relowner, 'USAGE')
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND c.relname = $2`, schema, rel).Scan(&t.oid, &kind, &owner)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, fmt.Errorf("%w: outbox table %s", ErrTableNotFound, t.fullName())
+	case err != nil:
+		return nil, fmt.Errorf("looking up outbox table %s: %w", t.fullName(), err)
+	case kind != "r" && kind != "p":
+		return nil, fmt.Errorf("%w: outbox %s is not a table (relkind %s)", ErrTableNotFound, t.fullName(), kind)
+	case !owner && !cfg.UseExistingPublication:
+		return nil, fmt.Errorf("%w: the user does not own the outbox table %s, so it cannot add it to a publication; create the publication as the owner and set use_existing_publication", ErrPrerequisite, t.fullName())
+	}
+	return t, nil
+}
+
 // ensurePublication creates the publication for exactly the tables, or
 // sets its table list; with UseExistingPublication it only checks that the
 // publication exists and covers every table.
@@ -233,6 +260,15 @@ func ensurePublication(ctx context.Context, pool *pgxpool.Pool, cfg *Config, tab
 		qs = []string{"ALTER PUBLICATION " + pub + " SET TABLE " + strings.Join(idents, ", "),
 			"ALTER PUBLICATION " + pub + " SET (publish_via_partition_root = true)"}
 	}
+	if len(idents) == 0 { // an outbox of messages only: they need no table
+		qs = []string{"CREATE PUBLICATION " + pub}
+		if exists {
+			var err error
+			if qs, err = dropAllTables(ctx, pool, cfg.Publication); err != nil {
+				return err
+			}
+		}
+	}
 	for _, q := range qs {
 		if _, err := pool.Exec(ctx, q); err != nil {
 			return fmt.Errorf("%w: %s: %v", ErrPrerequisite, q, err)
@@ -242,6 +278,25 @@ func ensurePublication(ctx context.Context, pool *pgxpool.Pool, cfg *Config, tab
 		log.Info("publication created", "publication", cfg.Publication, "tables", len(tables))
 	}
 	return nil
+}
+
+// dropAllTables returns the statements that empty the publication pub
+// (ALTER PUBLICATION ... SET TABLE needs at least one table).
+func dropAllTables(ctx context.Context, pool *pgxpool.Pool, pub string) ([]string, error) {
+	rows, err := pool.Query(ctx, `SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1`, pub)
+	if err != nil {
+		return nil, fmt.Errorf("reading publication %s: %w", pub, err)
+	}
+	var qs []string
+	var schema, name string
+	_, err = pgx.ForEachRow(rows, []any{&schema, &name}, func() error {
+		qs = append(qs, "ALTER PUBLICATION "+pgx.Identifier{pub}.Sanitize()+" DROP TABLE "+pgx.Identifier{schema, name}.Sanitize())
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading publication %s: %w", pub, err)
+	}
+	return qs, nil
 }
 
 // newTables lists the tables the publication does not include (all of

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicehq/sluice/outbox/router"
 )
 
 // Snapshot modes (CONTRACTS.md source.snapshot).
@@ -40,7 +42,7 @@ const (
 type Config struct {
 	Pipeline string   // required; names the slot, publication and default prefix
 	DSN      string   // required; a user with REPLICATION (or superuser)
-	Tables   []string // schema.table; required (a bare name means public.name)
+	Tables   []string // schema.table; required unless Outbox is set (a bare name means public.name)
 	Snapshot string   // initial (default) | never | when_needed | initial_only
 	// TopicPrefix prefixes topics: <prefix>.<schema>.<table>; default Pipeline.
 	TopicPrefix string
@@ -82,6 +84,13 @@ type Config struct {
 	// ReconnectMin/Max bound the backoff of the stream's reconnects
 	// (defaults 500ms, 30s).
 	ReconnectMin, ReconnectMax time.Duration
+
+	// Outbox, when set, routes outbox events (CONTRACTS.md "Outbox"):
+	// inserts into its table (router.Router.Table, which is added to the
+	// publication but gets no changelog topic and no snapshot), or
+	// transactional logical decoding messages with its prefix (table
+	// empty; replication then asks pgoutput for messages, Postgres 14+).
+	Outbox *router.Router
 }
 
 var pipelineName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
@@ -153,8 +162,19 @@ func (c *Config) Validate() error {
 	if c.DSN == "" {
 		bad("dsn", "required")
 	}
-	if len(c.Tables) == 0 {
-		bad("tables", "required")
+	if len(c.Tables) == 0 && c.Outbox == nil {
+		bad("tables", "required (or an outbox)")
+	}
+	if c.Outbox != nil && c.Outbox.Table() != "" {
+		s, n := splitTable(c.Outbox.Table())
+		if s == "" || n == "" || strings.Count(c.Outbox.Table(), ".") > 1 {
+			bad("outbox.table", "%q is not schema.table", c.Outbox.Table())
+		}
+		for _, t := range c.Tables {
+			if ts, tn := splitTable(t); ts == s && tn == n {
+				bad("outbox.table", "%q is also in tables; the outbox table gets no changelog topic", c.Outbox.Table())
+			}
+		}
 	}
 	seen := map[string]bool{}
 	for i, t := range c.Tables {

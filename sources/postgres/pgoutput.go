@@ -107,8 +107,10 @@ func parseChange(b []byte, scratch []tupleCol) (changeMsg, []tupleCol, error) {
 
 // relation is a Relation message resolved against a captured table.
 type relation struct {
-	t    *table
-	cols []column
+	t      *table
+	name   string // schema.table as the Relation message names it
+	outbox bool   // the outbox table: inserts route through the router
+	cols   []column
 }
 
 // imageFrom turns a tuple into a row image. keyOnly (an old tuple of kind
@@ -116,7 +118,7 @@ type relation struct {
 // or are left out, as configured.
 func (s *Source) imageFrom(rel *relation, tuple []tupleCol, keyOnly bool) (connectors.Row, error) {
 	if len(tuple) != len(rel.cols) {
-		return nil, fmt.Errorf("table %s: tuple has %d columns, relation %d", rel.t.fullName(), len(tuple), len(rel.cols))
+		return nil, fmt.Errorf("table %s: tuple has %d columns, relation %d", rel.name, len(tuple), len(rel.cols))
 	}
 	img := make(connectors.Row, 0, len(tuple))
 	for i, c := range tuple {

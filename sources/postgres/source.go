@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,7 @@ type Source struct {
 	types  *typeCache
 	tables []*table
 	byName map[string]*table
+	obx    *table // the outbox table (table mode; set by Open), else nil
 
 	acked atomic.Uint64 // flush LSN acknowledged (0: none yet)
 	wake  wakeup        // nudges the stream to send a status update
@@ -81,7 +83,12 @@ func New(cfg Config, opts ...Option) (*Source, error) {
 
 // TopicSpec declares changelog topics compacted (keyless tables: not
 // compacted, since compaction needs keys) with the configured partitions.
+// With an outbox, every other topic is an event topic: the router's spec
+// (not compacted).
 func (s *Source) TopicSpec(topic string) connectors.TopicSpec {
+	if rt := s.cfg.Outbox; rt != nil && !slices.Contains(s.Topics(), topic) {
+		return rt.TopicSpec(topic)
+	}
 	spec := connectors.TopicSpec{Name: topic, Partitions: s.cfg.Partitions, ReplicationFactor: s.cfg.ReplicationFactor,
 		Configs: map[string]string{"cleanup.policy": "compact"}}
 	s.mu.Lock()
@@ -92,6 +99,12 @@ func (s *Source) TopicSpec(topic string) connectors.TopicSpec {
 		}
 	}
 	return spec
+}
+
+// messageOutbox reports whether outbox events come as logical decoding
+// messages (an outbox without a table).
+func (s *Source) messageOutbox() bool {
+	return s.cfg.Outbox != nil && s.cfg.Outbox.Table() == ""
 }
 
 // Topics returns the changelog topic of every configured table, in Tables
@@ -160,7 +173,8 @@ func (s *Source) Open(ctx context.Context, from connectors.Position) (err error)
 	// Report every missing prerequisite at once.
 	errPre := checkPrerequisites(ctx, pool, needSlot, s.cfg.Slot)
 	tables, err := loadTables(ctx, pool, &s.cfg, types)
-	if err := errors.Join(errPre, err); err != nil {
+	obx, errObx := loadOutboxTable(ctx, pool, &s.cfg)
+	if err := errors.Join(errPre, err, errObx); err != nil {
 		return err
 	}
 	if needSlot {
@@ -184,7 +198,13 @@ func (s *Source) Open(ctx context.Context, from connectors.Position) (err error)
 				s.log.Info("tables added to the pipeline will be snapshotted", "tables", added)
 			}
 		}
-		if err := ensurePublication(ctx, pool, &s.cfg, tables, s.log); err != nil {
+		// The outbox table is published (its inserts are the events) but
+		// never snapshotted, so it is not among the tables above.
+		published := tables
+		if obx != nil {
+			published = append(slices.Clip(tables), obx)
+		}
+		if err := ensurePublication(ctx, pool, &s.cfg, published, s.log); err != nil {
 			return err
 		}
 	}
@@ -193,7 +213,7 @@ func (s *Source) Open(ctx context.Context, from connectors.Position) (err error)
 		t.prepare()
 	}
 	s.mu.Lock()
-	s.pool, s.types, s.tables = pool, types, tables
+	s.pool, s.types, s.tables, s.obx = pool, types, tables, obx
 	s.byName = map[string]*table{}
 	for _, t := range tables {
 		s.byName[t.fullName()] = t

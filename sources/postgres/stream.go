@@ -110,8 +110,12 @@ func (st *streamer) session(ctx context.Context, conn *pgconn.PgConn) error {
 	s := st.s
 	st.conn, st.rels, st.inTx, st.recs = conn, map[uint32]*relation{}, false, nil
 	defer func() { st.conn = nil; s.wake.set(nil) }()
+	args := []string{"proto_version '1'", "publication_names '" + s.cfg.Publication + "'"}
+	if s.messageOutbox() {
+		args = append(args, "messages 'true'") // Postgres 14+
+	}
 	err := pglogrepl.StartReplication(ctx, conn, s.cfg.Slot, pglogrepl.LSN(st.emitted.Flush), pglogrepl.StartReplicationOptions{
-		PluginArgs: []string{"proto_version '1'", "publication_names '" + s.cfg.Publication + "'"},
+		PluginArgs: args,
 	})
 	if err != nil {
 		return fmt.Errorf("starting replication on slot %s at %s: %w", s.cfg.Slot, pglogrepl.LSN(st.emitted.Flush), err)
@@ -274,6 +278,9 @@ func (st *streamer) handle(ctx context.Context, lsn uint64, data []byte) error {
 		if rel == nil {
 			return fmt.Errorf("change for relation %d before its Relation message", m.relID)
 		}
+		if rel.outbox {
+			return st.routeRow(ctx, lsn, rel, &m)
+		}
 		if rel.t == nil {
 			return nil
 		}
@@ -368,9 +375,64 @@ func (st *streamer) handle(ctx context.Context, lsn uint64, data []byte) error {
 		}
 		st.lastLSN = lsn
 		return nil
-	default: // Type, Origin, Message: nothing to emit
+	case 'M':
+		if !s.messageOutbox() || !st.inTx {
+			return nil // non-transactional messages (heartbeats) are not events
+		}
+		msg, err := pglogrepl.Parse(data)
+		if err != nil {
+			return err
+		}
+		m, ok := msg.(*pglogrepl.LogicalDecodingMessage)
+		if !ok || !m.Transactional {
+			return nil
+		}
+		st.seq++
+		if st.from.covers(pglogrepl.LSN(st.commit), st.seq) {
+			return nil
+		}
+		rec, ok, err := s.cfg.Outbox.RouteMessage(m.Prefix, m.Content)
+		if err != nil {
+			return fmt.Errorf("outbox message with prefix %q: %w", m.Prefix, err)
+		}
+		if !ok {
+			return nil // another prefix
+		}
+		return st.appendEvent(ctx, lsn, rec)
+	default: // Type, Origin: nothing to emit
 		return nil
 	}
+}
+
+// routeRow routes a change of the outbox table: an insert becomes an event
+// record; updates and deletes are ignored (a row deleted in the same
+// transaction still routes from its insert).
+func (st *streamer) routeRow(ctx context.Context, lsn uint64, rel *relation, m *changeMsg) error {
+	if m.typ != 'I' || m.new == nil {
+		return nil
+	}
+	after, err := st.s.imageFrom(rel, m.new, false)
+	if err != nil {
+		return err
+	}
+	rec, err := st.s.cfg.Outbox.RouteRow(after)
+	if err != nil {
+		return fmt.Errorf("outbox table %s: %w", rel.name, err)
+	}
+	return st.appendEvent(ctx, lsn, rec)
+}
+
+// appendEvent adds a routed outbox event to the transaction's records, in
+// commit order, stamped with the commit time; its position and ack work
+// like any other record's.
+func (st *streamer) appendEvent(ctx context.Context, lsn uint64, rec connectors.Record) error {
+	rec.Timestamp = time.UnixMilli(st.commitMs)
+	st.recs = append(st.recs, rec)
+	st.lastLSN = lsn
+	if len(st.recs) >= st.s.cfg.MaxBatch {
+		return st.flushMid(ctx)
+	}
+	return nil
 }
 
 // flushMid pushes the records of a large transaction so far, with a
@@ -390,8 +452,15 @@ func (st *streamer) flushMid(ctx context.Context) error {
 // which change with ALTER TABLE (the next change after a schema change is
 // preceded by a new Relation message).
 func (st *streamer) relation(m *pglogrepl.RelationMessage) {
-	t := st.s.byName[m.Namespace+"."+m.RelationName]
-	rel := &relation{t: t}
+	name := m.Namespace + "." + m.RelationName
+	t := st.s.byName[name]
+	rel := &relation{t: t, name: name}
+	if t == nil && st.s.obx != nil && st.s.obx.fullName() == name {
+		rel.outbox = true
+		for _, c := range m.Columns {
+			rel.cols = append(rel.cols, column{name: c.Name, typ: st.s.types.resolve(c.DataType), typmod: c.TypeModifier, ident: c.Flags&1 != 0})
+		}
+	}
 	if t != nil {
 		for _, c := range m.Columns {
 			col := column{name: c.Name, typ: st.s.types.resolve(c.DataType), typmod: c.TypeModifier, ident: c.Flags&1 != 0}

@@ -1,0 +1,189 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/connectors"
+	"github.com/sluicehq/sluice/outbox/router"
+)
+
+// readOutbox reads and acks batches until n records of topics with prefix
+// arrived, returning every record read (changelog records too).
+func readOutbox(t *testing.T, s *Source, want func([]connectors.Record) bool) []connectors.Record {
+	t.Helper()
+	var all []connectors.Record
+	for deadline := time.Now().Add(30 * time.Second); !want(all); {
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox records not read within 30s; got %d: %v", len(all), topicsOf(all))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		b, err := s.Read(ctx)
+		cancel()
+		if err == context.DeadlineExceeded {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("Read: %v", err)
+		}
+		all = append(all, b.Records...)
+		if b.Position != nil {
+			if err := s.Ack(context.Background(), b.Position); err != nil {
+				t.Fatalf("Ack: %v", err)
+			}
+		}
+	}
+	return all
+}
+
+func topicsOf(recs []connectors.Record) []string {
+	var out []string
+	for _, r := range recs {
+		out = append(out, r.Topic+"/"+string(r.Key))
+	}
+	return out
+}
+
+func events(recs []connectors.Record) []string {
+	var out []string
+	for _, r := range recs {
+		if id, ok := r.Header("id"); ok {
+			out = append(out, fmt.Sprintf("%s %s %s %s", r.Topic, r.Key, id, r.Value))
+		}
+	}
+	return out
+}
+
+// TestOutboxTableMode: inserts into the outbox table route to event topics
+// in commit order, with the commit time; rolled-back events never appear;
+// a row deleted in its own transaction still routes; the outbox table gets
+// no changelog records and no snapshot.
+func TestOutboxTableMode(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	orders, obx := e.table("orders"), e.table("outbox")
+	e.exec("CREATE TABLE " + orders + " (id int PRIMARY KEY, v text)")
+	e.exec("CREATE TABLE " + obx + ` (id uuid PRIMARY KEY, aggregatetype text NOT NULL, aggregateid text NOT NULL,
+		type text NOT NULL, payload jsonb NOT NULL, headers jsonb)`)
+	// Present before the slot: must not be snapshotted.
+	e.exec("INSERT INTO " + obx + ` VALUES ('00000000-0000-0000-0000-000000000000', 'order', 'old', 'x', '{}', NULL)`)
+	rt, err := router.New(router.Config{Table: "public." + obx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config("public." + orders)
+	cfg.Outbox = rt
+	s := e.open(cfg, nil)
+
+	ins := func(n int) string {
+		return fmt.Sprintf(`INSERT INTO %s VALUES ('00000000-0000-0000-0000-%012d', 'order', 'o%d', 'created', '{"n":%d}', '{"trace":"t%d"}')`, obx, n, n%2, n, n)
+	}
+	ctx := context.Background()
+	tx := func(rollback bool, stmts ...string) {
+		t.Helper()
+		tx, err := e.pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range stmts {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		if rollback {
+			err = tx.Rollback(ctx)
+		} else {
+			err = tx.Commit(ctx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx(false, "INSERT INTO "+orders+" VALUES (1, 'a')", ins(1))
+	tx(true, "INSERT INTO "+orders+" VALUES (2, 'b')", ins(2))
+	tx(false, ins(3), fmt.Sprintf("DELETE FROM %s WHERE id = '00000000-0000-0000-0000-000000000003'", obx))
+	tx(false, fmt.Sprintf("UPDATE %s SET type = 'changed' WHERE aggregateid = 'o1'", obx), ins(4))
+
+	isEvent := func(r connectors.Record) bool { _, ok := r.Header("id"); return ok }
+	recs := readOutbox(t, s, func(all []connectors.Record) bool {
+		n := 0
+		for _, r := range all {
+			if isEvent(r) {
+				n++
+			}
+		}
+		return n >= 3
+	})
+	got := events(recs)
+	want := []string{
+		`outbox.event.order o1 00000000-0000-0000-0000-000000000001 {"n": 1}`,
+		`outbox.event.order o1 00000000-0000-0000-0000-000000000003 {"n": 3}`,
+		`outbox.event.order o0 00000000-0000-0000-0000-000000000004 {"n": 4}`,
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("events:\n got %q\nwant %q", got, want)
+	}
+	for _, r := range recs {
+		if r.Topic == e.name+".public."+obx {
+			t.Errorf("changelog record for the outbox table: %s", r.Value)
+		}
+		if isEvent(r) {
+			if r.Timestamp.IsZero() || time.Since(r.Timestamp) > time.Minute {
+				t.Errorf("event timestamp %v is not the commit time", r.Timestamp)
+			}
+			if tr, _ := r.Header("trace"); len(tr) == 0 {
+				t.Errorf("event %s lost its headers: %v", r.Key, r.Headers)
+			}
+		}
+	}
+}
+
+// TestOutboxMessageMode: transactional messages with the prefix route;
+// rolled-back, non-transactional and other-prefix messages do not; no
+// tables need be configured.
+func TestOutboxMessageMode(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rt, err := router.New(router.Config{Prefix: "app.outbox"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config()
+	cfg.Outbox = rt
+	s := e.open(cfg, nil)
+	msg := func(n int) string {
+		return fmt.Sprintf(`{"id":"e%d","aggregatetype":"cart","aggregateid":"c%d","type":"added","payload":{"n":%d}}`, n, n%2, n)
+	}
+	ctx := context.Background()
+	emit := func(transactional bool, prefix, content string, rollback bool) {
+		t.Helper()
+		tx, err := e.pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, "SELECT pg_logical_emit_message($1, $2, $3)", transactional, prefix, content); err != nil {
+			t.Fatal(err)
+		}
+		if rollback {
+			err = tx.Rollback(ctx)
+		} else {
+			err = tx.Commit(ctx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	emit(true, "app.outbox", msg(1), false)
+	emit(true, "app.outbox", msg(2), true)
+	emit(false, "app.outbox", msg(3), false)
+	emit(true, "other", msg(4), false)
+	emit(true, "app.outbox", msg(5), false)
+	recs := readOutbox(t, s, func(all []connectors.Record) bool { return len(events(all)) >= 2 })
+	got := events(recs)
+	want := []string{`outbox.event.cart c1 e1 {"n":1}`, `outbox.event.cart c1 e5 {"n":5}`}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("events:\n got %q\nwant %q", got, want)
+	}
+}
