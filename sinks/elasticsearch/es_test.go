@@ -176,3 +176,36 @@ func TestReplayedRecordsNeverRegressTheLiveIndex(t *testing.T) {
 		t.Fatalf("second FinishRebuild = %v, want ErrNotRebuilding", err)
 	}
 }
+
+func TestConcurrentOpensAgreeOnOneIndex(t *testing.T) {
+	t.Parallel()
+	u, alias := sharedES(t)
+	const n = 4
+	sinks := make([]*Sink, n)
+	errs := make(chan error, n)
+	for i := range sinks {
+		s, err := New(Config{URL: u, Index: alias})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close(context.Background()) })
+		sinks[i] = s
+	}
+	for _, s := range sinks {
+		go func() { errs <- s.Open(context.Background()) }()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	ixs := aliasTargets(t, u, alias)
+	if len(ixs) != 1 {
+		t.Fatalf("alias → %v, want one index", ixs)
+	}
+	for i, s := range sinks {
+		if got := s.aliases[alias].current; !slices.Equal(got, ixs) {
+			t.Errorf("sink %d writes to %v, alias → %v", i, got, ixs)
+		}
+	}
+}

@@ -121,7 +121,11 @@ func (s *Sink) FinishRebuild(ctx context.Context) error {
 			// and adding the alias is one atomic step.
 			actions = append(actions, aliasAction{"remove_index": {"index": alias}})
 		} else {
-			for _, ix := range a.current {
+			behind, err := s.aliasIndexes(ctx, alias)
+			if err != nil {
+				return fmt.Errorf("finishing rebuild of %s: %w", alias, err)
+			}
+			for _, ix := range behind {
 				actions = append(actions, aliasAction{"remove": {"index": ix, "alias": alias}})
 			}
 		}

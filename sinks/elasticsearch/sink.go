@@ -129,7 +129,10 @@ func (s *Sink) ensureAlias(ctx context.Context, alias string) (*aliasState, erro
 			return nil, err
 		}
 		if len(ixs) > 0 {
-			return &aliasState{name: alias, current: ixs}, nil
+			// Several indexes behind the alias: instances that created one
+			// each at the same moment, the higher ones about to leave (see
+			// below). The lowest name is the one that stays.
+			return &aliasState{name: alias, current: ixs[:1]}, nil
 		}
 		exists, err := s.indexExists(ctx, alias)
 		if err != nil {
