@@ -18,7 +18,9 @@
 // alias in one create-index request, so the index never exists without its
 // alias. If two instances create one each at the same moment, the one with
 // the higher name removes its index (POST /_aliases remove_index) and both
-// use the lower one. If a concrete index named like the alias exists (e.g.
+// use the lower one; an instance that finds several indexes behind the alias
+// writes to the lowest-named one for the same reason. Config.Indexes gives
+// topics their own alias (one table per index); each is handled alike. If a concrete index named like the alias exists (e.g.
 // auto-created by a plain client), the sink adopts it: it writes to it as
 // it is (logging a warning), and the next rebuild replaces it by the alias
 // in the same atomic /_aliases request (remove_index + add), so searches by
@@ -34,6 +36,12 @@
 //	op d,     delete; a 404 (already gone) is success
 //	tombstone
 //	op t      ignored (a truncate names no document; rebuild to clear)
+//
+// Envelopes and keys are read by fast paths (scan.go) that fall back to
+// connectors.DecodeEnvelope and connectors.ParseRow whenever unsure; they
+// are fuzzed to agree with them. A value whose after image is not valid
+// JSON is then rejected by Elasticsearch for itself, so it still ends in
+// the *connectors.BatchError.
 //
 // No external version is used: the Kafka offset would make a replay after
 // an offset reset be rejected as a conflict. Order per document comes from
