@@ -89,6 +89,21 @@ func (b *BrokerProc) start() {
 		b.t.Fatalf("starting broker: %v", err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
+	if secured(b.extra) {
+		// A TLS or SASL listener refuses the plaintext probe below: wait
+		// until it accepts connections (the data dir is loaded by then).
+		for {
+			c, err := net.DialTimeout("tcp", b.Addr, time.Second)
+			if err == nil {
+				_ = c.Close()
+				return
+			}
+			if time.Now().After(deadline) {
+				b.t.Fatalf("broker on %s not listening after 30s: %v\n%s", b.Addr, err, b.out.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 	for {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr))
 		if err == nil {
@@ -105,6 +120,16 @@ func (b *BrokerProc) start() {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// secured reports whether broker args make the listener TLS or SASL.
+func secured(args []string) bool {
+	for _, a := range args {
+		if strings.HasPrefix(a, "--tls-cert") || strings.HasPrefix(a, "--sasl-mechanisms") {
+			return true
+		}
+	}
+	return false
 }
 
 // Stop sends sig and waits for the process; it returns the exit code and

@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -109,29 +110,19 @@ func startSecureBroker(t *testing.T) *secBroker {
 	if err := os.WriteFile(sb.adminFile, []byte(secAdminPassword+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	b := &BrokerProc{t: t, Addr: FreeAddr(t), DataDir: dir, out: &lockedBuffer{}}
-	args := []string{"broker", "--data-dir", dir, "--listen", b.Addr, "--config", "group.initial.rebalance.delay.ms=0",
-		"--tls-cert", pki.cert, "--tls-key", pki.key, "--sasl-mechanisms", "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
-		"--config", "authorizer.enable=true", "--config", "super.users=User:admin", "--log-level", "debug"}
-	b.cmd = exec.Command(Binary(t), args...)
-	b.cmd.Stdout, b.cmd.Stderr = b.out, b.out
-	if err := b.cmd.Start(); err != nil {
-		t.Fatalf("starting broker: %v", err)
-	}
+	b := StartBroker(t, dir, "--tls-cert", pki.cert, "--tls-key", pki.key,
+		"--sasl-mechanisms", "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+		"--config", "authorizer.enable=true", "--config", "super.users=User:admin", "--log-level", "debug")
 	sb.BrokerProc = b
 	t.Cleanup(func() {
-		if b.cmd.ProcessState == nil {
-			_ = b.cmd.Process.Kill()
-			_ = b.cmd.Wait()
-		}
+		// Runs before StartBroker's cleanup kills the process: stop it
+		// first, so its output is complete.
+		b.Stop(syscall.SIGTERM)
 		// Secrets never reach the broker's output, whatever the test did.
 		for _, pw := range []string{secAdminPassword, secAlicePassword, secWrongPassword} {
-			if strings.Contains(b.out.String(), pw) {
+			if strings.Contains(b.Output(), pw) {
 				t.Errorf("broker output contains a password")
 			}
-		}
-		if t.Failed() {
-			t.Logf("broker output:\n%s", b.out.String())
 		}
 	})
 	deadline := time.Now().Add(30 * time.Second)
@@ -349,5 +340,37 @@ func TestSecurityKafkaToolsSCRAM(t *testing.T) {
 	// alice may describe orders only: hidden is filtered out.
 	if got := strings.Fields(out); len(got) != 1 || got[0] != "orders" {
 		t.Fatalf("kafka-topics --list as alice:\n%s", out)
+	}
+}
+
+// TestSecurityKafkaToolsManageUsersAndACLs: kafka-configs creates a SCRAM
+// user and kafka-acls grants it, through our SCRAM and ACL APIs.
+func TestSecurityKafkaToolsManageUsersAndACLs(t *testing.T) {
+	t.Parallel()
+	sb := startSecureBroker(t)
+	sb.createTopic(t, "orders")
+	props := filepath.Join(sb.pki.dir, "admin.properties")
+	conf := "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n" +
+		"sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"admin\" password=\"" + secAdminPassword + "\";\n" +
+		"ssl.truststore.type=PEM\nssl.truststore.location=" + sb.pki.ca + "\n"
+	if err := os.WriteFile(props, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kafkaTool(t, "", "kafka.admin.ConfigCommand", "--bootstrap-server", sb.Addr, "--command-config", props, "--alter",
+		"--add-config", "SCRAM-SHA-256=[iterations=4096,password="+secAlicePassword+"]", "--entity-type", "users", "--entity-name", "bob")
+	kafkaTool(t, "", "org.apache.kafka.tools.AclCommand", "--bootstrap-server", sb.Addr, "--command-config", props, "--add",
+		"--allow-principal", "User:bob", "--operation", "Read", "--topic", "orders")
+	out := kafkaTool(t, "", "org.apache.kafka.tools.AclCommand", "--bootstrap-server", sb.Addr, "--command-config", props, "--list", "--topic", "orders")
+	if !strings.Contains(out, "User:bob") || !strings.Contains(out, "READ") {
+		t.Fatalf("kafka-acls --list:\n%s", out)
+	}
+	if got := sb.admin(t, nil, "acl", "list", "--principal", "User:bob"); !strings.Contains(got, "orders") {
+		t.Fatalf("sluice acl list:\n%s", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	topics, err := kadm.NewClient(sb.client(t, "SCRAM-SHA-256", "bob", secAlicePassword)).ListTopics(ctx)
+	if err != nil || !topics.Has("orders") {
+		t.Fatalf("bob lists %v: %v", topics.Names(), err)
 	}
 }
