@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -195,5 +196,30 @@ func TestACLsPersist(t *testing.T) {
 	dr, err := d.RequestWith(context.Background(), newClient(t, b.addr))
 	if err != nil || len(dr.Resources) != 1 || dr.Resources[0].ResourceName != "t" || len(dr.Resources[0].ACLs) != 1 {
 		t.Fatalf("after restart: %v %+v", err, dr)
+	}
+}
+
+// TestACLsClientCertificatePrincipal: with client certificates required
+// and no SASL, the certificate subject is the principal ACLs name.
+func TestACLsClientCertificatePrincipal(t *testing.T) {
+	t.Parallel()
+	pki := newTestPKI(t)
+	b := startBroker(t, append(aclOpts(), withTLS(t, pki, true), withBrokerConfig("super.users", "User:CN=admin"))...)
+	ctx := testCtx(t)
+	if _, err := b.s.createTopic("orders", 1, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	cl := newClient(t, b.addr, kgo.DialTLSConfig(pki.clientTLS(t, true)), kgo.RequestRetries(0), kgo.RecordDeliveryTimeout(5*time.Second))
+	rec := &kgo.Record{Topic: "orders", Value: []byte("x")}
+	if err := cl.ProduceSync(ctx, rec).FirstErr(); !errors.Is(err, kerr.TopicAuthorizationFailed) && !errors.Is(err, kerr.ClusterAuthorizationFailed) {
+		t.Fatalf("produce before the ACL: %v", err)
+	}
+	if err := b.s.authz.add([]aclBinding{{ResourceType: resTopic, ResourceName: "orders", PatternType: kmsg.ACLResourcePatternTypeLiteral,
+		Principal: "User:CN=alice", Host: "*", Operation: opWrite, Permission: kmsg.ACLPermissionTypeAllow}}); err != nil {
+		t.Fatal(err)
+	}
+	cl2 := newClient(t, b.addr, kgo.DialTLSConfig(pki.clientTLS(t, true)))
+	if err := cl2.ProduceSync(ctx, &kgo.Record{Topic: "orders", Value: []byte("y")}).FirstErr(); err != nil {
+		t.Fatalf("produce as User:CN=alice: %v", err)
 	}
 }

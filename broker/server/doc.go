@@ -4,7 +4,9 @@
 //
 // Ownership: a Server owns its listener's connections, the topic table
 // (names, topic ids, partition counts, configs; persisted in the data dir),
-// the open partition logs, and each partition's idempotent producer state.
+// the open partition logs, each partition's idempotent producer state,
+// and the listener's security: TLS, SASL (PLAIN, SCRAM-SHA-256/512) with the
+// SCRAM credentials (credentials.json), and the ACLs (acls.json).
 // Consumer groups are delegated to a GroupCoordinator.
 //
 // Invariants:
@@ -22,6 +24,13 @@
 //     (sharing fsyncs).
 //   - The high watermark only rises, after Append returned; reads never
 //     serve beyond it.
+//   - On a SASL listener nothing but ApiVersions, SaslHandshake and
+//     SaslAuthenticate is answered before authentication succeeds; any other
+//     request closes the connection. No password or password-equivalent is
+//     stored, logged or returned (only salts and SCRAM StoredKey/ServerKey).
+//   - With ACLs on, the parts of a request the principal may not touch are
+//     answered *_AUTHORIZATION_FAILED and never reach a handler: nothing is
+//     written, created or deleted for them.
 //
 // Lock order (outer to inner): Server.mu -> partition.life -> a producer's
 // lock -> partition.appendMu -> partition.mu. No lock is held while waiting on the
