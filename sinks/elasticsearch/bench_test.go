@@ -99,7 +99,7 @@ func BenchmarkSinkVsBulk(b *testing.B) {
 // BenchmarkPlan measures the sink's own work per record (reading envelope
 // and key, building the bulk body), without Elasticsearch.
 func BenchmarkPlan(b *testing.B) {
-	s := &Sink{cfg: Config{Index: "a"}, aliases: map[string]*aliasState{"a": {name: "a", current: []string{"a-1"}}}}
+	s := &Sink{cfg: Config{Index: "a"}, aliases: map[string]*aliasState{"a": newAliasState("a", []string{"a-1"}, false)}}
 	var batch connectors.Batch
 	for id := range 1000 {
 		after := fmt.Sprintf(`{"id":%d,"sku":"SKU-%06d","title":"item number %d","price":"%d.99","qty":%d,"updated_at":"2026-11-26T12:00:00Z"}`, id, id, id, id%1000, id)

@@ -113,7 +113,7 @@ func TestBulkRetries429(t *testing.T) {
 	if reqs[0] != reqs[1] {
 		t.Errorf("a request refused with 429 was not resent as it was")
 	}
-	want := `{"index":{"_index":"a-20260101000000000","_id":"2"}}` + "\n" + `{"id":2,"n":{"bad":1}}` + "\n"
+	want := `{"index":{"_index":"a","_id":"2"}}` + "\n" + `{"id":2,"n":{"bad":1}}` + "\n"
 	if reqs[2] != want {
 		t.Errorf("third request = %q, want only the item that got 429: %q", reqs[2], want)
 	}
@@ -144,8 +144,8 @@ func TestBulkRequestRefused(t *testing.T) {
 
 func TestBulkBody(t *testing.T) {
 	t.Parallel()
-	const ix = `{"index":{"_index":"a-20260101000000000","_id":`
-	const del = `{"delete":{"_index":"a-20260101000000000","_id":`
+	const ix = `{"index":{"_index":"a","_id":`
+	const del = `{"delete":{"_index":"a","_id":`
 	tests := []struct {
 		name     string
 		cfg      func(*Config)
@@ -257,6 +257,8 @@ func TestConfigValidate(t *testing.T) {
 		{"both auth", Config{URL: "http://h:9200", Index: "o", Username: "u", APIKey: "k"}, "not both"},
 		{"bad mappings", Config{URL: "http://h:9200", Index: "o", Mappings: []byte(`[1]`)}, "mappings: not a JSON object"},
 		{"missing file", Config{URL: "http://h:9200", Index: "o", SettingsFile: "/nonexistent/x"}, "settings_file"},
+		{"template", Config{URL: "http://h:9200", IndexTemplate: "shop_{table}"}, ""},
+		{"template without placeholder", Config{URL: "http://h:9200", IndexTemplate: "shop"}, "index_template"},
 		{"per-topic index", Config{URL: "http://h:9200", Index: "o", Indexes: map[string]string{"t": "_x"}}, "indexes.t"},
 	}
 	for _, tc := range tests {
@@ -289,7 +291,7 @@ func FuzzResults(f *testing.F) {
 	f.Add([]byte(`{"errors":true}`))
 	f.Fuzz(func(t *testing.T, resp []byte) {
 		s := &Sink{}
-		a := &aliasState{name: "a"}
+		a := newAliasState("a", nil, false)
 		items := make([]item, 3)
 		for i := range items {
 			items[i] = item{op: &op{rec: i, alias: a, id: itoa(i), source: []byte("{}")}, index: "a-1"}

@@ -40,9 +40,17 @@ type Config struct {
 	// Index is the alias searches use. The sink writes to concrete indexes
 	// `<Index>-<timestamp>` behind it (see the package doc).
 	Index string
-	// Indexes maps a topic to its own alias (the index of one table);
-	// topics not in it use Index. Optional.
-	Indexes map[string]string
+	// Indexes maps a topic to its own alias (the index of one table).
+	// IndexTemplate names the alias of the other topics: `{topic}` is the
+	// topic, `{table}` its last dot-separated segment, the result is
+	// lower-cased (`shop_{table}` → shop_orders). Topics in neither use
+	// Index. Index is required unless IndexTemplate is set. Optional.
+	Indexes       map[string]string
+	IndexTemplate string
+	// Topics are the sink's topics, as in the pipeline file; optional. Open
+	// creates their aliases; aliases of other topics are created by the
+	// first Write that meets them.
+	Topics []string
 
 	// Settings and Mappings are the JSON objects of the create-index body
 	// used for every concrete index the sink creates; SettingsFile and
@@ -124,6 +132,27 @@ func checkIndexName(field, ix string, bad func(field, format string, args ...any
 	}
 }
 
+// render returns the alias IndexTemplate gives topic.
+func (c *Config) render(topic string) string {
+	table := topic
+	if i := strings.LastIndexByte(topic, '.'); i >= 0 {
+		table = topic[i+1:]
+	}
+	r := strings.NewReplacer("{topic}", topic, "{table}", table)
+	return strings.ToLower(r.Replace(c.IndexTemplate))
+}
+
+// aliasName returns the alias of topic's documents.
+func (c *Config) aliasName(topic string) string {
+	if ix, ok := c.Indexes[topic]; ok {
+		return ix
+	}
+	if c.IndexTemplate != "" {
+		return c.render(topic)
+	}
+	return c.Index
+}
+
 // validate applies defaults to c and returns the create-index body; it
 // reports every problem, each naming its field.
 func (c *Config) validate() ([]byte, error) {
@@ -149,7 +178,16 @@ func (c *Config) validate() ([]byte, error) {
 			bad("url", "%q: want http(s)://host:port", redactURLs([]string{s})[0])
 		}
 	}
-	checkIndexName("index", c.Index, bad)
+	if c.Index != "" || c.IndexTemplate == "" {
+		checkIndexName("index", c.Index, bad)
+	}
+	if c.IndexTemplate != "" {
+		if !strings.Contains(c.IndexTemplate, "{topic}") && !strings.Contains(c.IndexTemplate, "{table}") {
+			bad("index_template", "%q names neither {topic} nor {table}", c.IndexTemplate)
+		} else {
+			checkIndexName("index_template", c.render("x.y.z"), bad)
+		}
+	}
 	for t, ix := range c.Indexes {
 		checkIndexName("indexes."+t, ix, bad)
 	}

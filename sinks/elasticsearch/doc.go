@@ -12,14 +12,15 @@
 //
 // # Indexes and aliases
 //
-// Searches use the alias. Open looks the alias up: found, the sink writes to
-// the indexes behind it (normally one). Missing, it creates
+// Searches use the alias, and so does the sink: bulk actions name the alias,
+// and Elasticsearch resolves it when it executes them. Open looks the alias
+// up; missing, it creates
 // `<alias>-<timestamp>` with the configured settings and mappings and the
 // alias in one create-index request, so the index never exists without its
 // alias. If two instances create one each at the same moment, the one with
 // the higher name removes its index (POST /_aliases remove_index) and both
-// use the lower one; an instance that finds several indexes behind the alias
-// writes to the lowest-named one for the same reason. Config.Indexes gives
+// use the lower one (while the alias covers both, writes through it fail
+// with "no write index" and are retried as transient). Config.Indexes gives
 // topics their own alias (one table per index); each is handled alike. If a concrete index named like the alias exists (e.g.
 // auto-created by a plain client), the sink adopts it: it writes to it as
 // it is (logging a warning), and the next rebuild replaces it by the alias
@@ -72,7 +73,7 @@
 // BeginRebuild creates `<alias>-<timestamp>` for every alias, behind no
 // alias. While it runs, Write sends each record to the new index, and a
 // record past the last offset this sink instance had written for its
-// partition before (a live change) also to the current indexes, so the
+// partition before (a live change) also through the alias, so the
 // alias keeps serving current data; replayed records (offsets it had
 // written already) go to the new index only, so the alias never shows a
 // document in an older state than before. FinishRebuild (the replay caught

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -203,9 +204,56 @@ func TestConcurrentOpensAgreeOnOneIndex(t *testing.T) {
 	if len(ixs) != 1 {
 		t.Fatalf("alias → %v, want one index", ixs)
 	}
+	want := map[string]string{}
 	for i, s := range sinks {
-		if got := s.aliases[alias].current; !slices.Equal(got, ixs) {
-			t.Errorf("sink %d writes to %v, alias → %v", i, got, ixs)
+		id := strconv.Itoa(i)
+		if err := s.Write(context.Background(), records("t", 0, step{"c", `{"id":` + id + `}`, `{"id":` + id + `}`})); err != nil {
+			t.Fatal(err)
 		}
+		want[id] = `{"id":` + id + `}`
+	}
+	if err := equalDocs(docs(t, u, alias), want); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestIndexTemplatePerTable(t *testing.T) {
+	t.Parallel()
+	u, alias := sharedES(t)
+	ctx := context.Background()
+	s := openSink(t, Config{URL: u, IndexTemplate: alias + "-{table}", Topics: []string{"shop.public.Orders"}})
+	if ixs := aliasTargets(t, u, alias+"-orders"); len(ixs) != 1 {
+		t.Fatalf("Open did not create the alias of a listed topic: %v", ixs)
+	}
+	if err := s.Write(ctx, records("shop.public.Orders", 0, step{"c", `{"id":1}`, `{"id":1}`})); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, records("shop.public.lines", 0, step{"c", `{"id":1}`, `{"id":1,"line":true}`})); err != nil {
+		t.Fatal(err)
+	}
+	if err := equalDocs(docs(t, u, alias+"-lines"), map[string]string{"1": `{"id":1,"line":true}`}); err != nil {
+		t.Fatal(err)
+	}
+	oldOrders, oldLines := aliasTargets(t, u, alias+"-orders"), aliasTargets(t, u, alias+"-lines")
+	if err := s.BeginRebuild(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, records("shop.public.Orders", 0, step{"c", `{"id":1}`, `{"id":1}`})); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, records("shop.public.lines", 0, step{"c", `{"id":1}`, `{"id":1,"line":true}`})); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishRebuild(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := aliasTargets(t, u, alias+"-orders"); slices.Equal(got, oldOrders) || len(got) != 1 {
+		t.Errorf("orders alias → %v, was %v", got, oldOrders)
+	}
+	if got := aliasTargets(t, u, alias+"-lines"); slices.Equal(got, oldLines) || len(got) != 1 {
+		t.Errorf("lines alias → %v, was %v", got, oldLines)
+	}
+	if err := equalDocs(docs(t, u, alias+"-lines"), map[string]string{"1": `{"id":1,"line":true}`}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -48,7 +48,7 @@ func (s *Sink) BeginRebuild(ctx context.Context) error {
 	if s.rebuild != nil {
 		s.abandonLocked(ctx)
 	}
-	names := s.aliasNames()
+	names := s.aliasNamesLocked()
 	for _, alias := range names {
 		a := s.aliases[alias]
 		for {
@@ -66,7 +66,7 @@ func (s *Sink) BeginRebuild(ctx context.Context) error {
 				time.Sleep(time.Millisecond)
 				continue
 			}
-			a.next = name
+			a.setNext(name)
 			break
 		}
 	}
@@ -88,7 +88,7 @@ func (s *Sink) abandonLocked(ctx context.Context) {
 		if err := s.deleteIndexes(ctx, []string{a.next}); err != nil {
 			s.log.Warn("deleting abandoned rebuild index", "new_index", a.next, "err", err)
 		}
-		a.next = ""
+		a.setNext("")
 	}
 	s.rebuild = nil
 }
@@ -107,7 +107,7 @@ func (s *Sink) FinishRebuild(ctx context.Context) error {
 	if s.rebuild == nil {
 		return ErrNotRebuilding
 	}
-	for _, alias := range s.aliasNames() {
+	for _, alias := range s.aliasNamesLocked() {
 		a := s.aliases[alias]
 		if a.next == "" {
 			continue // swapped by an earlier, partly failed call
@@ -135,7 +135,8 @@ func (s *Sink) FinishRebuild(ctx context.Context) error {
 		}
 		s.log.Info("rebuild finished: alias swapped", "alias", alias, "new_index", a.next, "old_indexes", a.current,
 			"docs_written", s.rebuildDocs.Load())
-		a.current, a.concrete, a.next = []string{a.next}, false, ""
+		a.current, a.concrete = []string{a.next}, false
+		a.setNext("")
 		if err := s.pruneLocked(ctx, a); err != nil {
 			// The swap is done; stale indexes only cost disk. Next time.
 			s.log.Warn("deleting old indexes after rebuild", "alias", alias, "err", err)

@@ -60,6 +60,20 @@ type aliasState struct {
 	concrete bool
 	// next is the index a running rebuild fills, "" otherwise.
 	next string
+	// Write targets, built once: [name], [name, next], [next].
+	self, both, nextOnly []string
+}
+
+func newAliasState(name string, current []string, concrete bool) *aliasState {
+	return &aliasState{name: name, current: current, concrete: concrete, self: []string{name}}
+}
+
+// setNext starts (next != "") or ends a rebuild of a.
+func (a *aliasState) setNext(next string) {
+	a.next, a.both, a.nextOnly = next, nil, nil
+	if next != "" {
+		a.both, a.nextOnly = []string{a.name, next}, []string{next}
+	}
 }
 
 // New checks cfg and builds a sink; it connects to nothing.
@@ -89,13 +103,27 @@ func New(cfg Config, opts ...Option) (*Sink, error) {
 	}, nil
 }
 
-// aliasNames returns every alias the sink writes, sorted.
-func (s *Sink) aliasNames() []string {
-	names := []string{s.cfg.Index}
+// configuredAliases returns the aliases the config names, sorted.
+func (s *Sink) configuredAliases() []string {
+	var names []string
+	if s.cfg.Index != "" {
+		names = append(names, s.cfg.Index)
+	}
 	for _, ix := range s.cfg.Indexes {
-		if !slices.Contains(names, ix) {
-			names = append(names, ix)
-		}
+		names = append(names, ix)
+	}
+	for _, t := range s.cfg.Topics {
+		names = append(names, s.cfg.aliasName(t))
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// aliasNamesLocked returns the aliases the sink knows, sorted.
+func (s *Sink) aliasNamesLocked() []string {
+	names := make([]string, 0, len(s.aliases))
+	for n := range s.aliases {
+		names = append(names, n)
 	}
 	slices.Sort(names)
 	return names
@@ -109,7 +137,7 @@ func (s *Sink) Open(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	aliases := map[string]*aliasState{}
-	for _, name := range s.aliasNames() {
+	for _, name := range s.configuredAliases() {
 		a, err := s.ensureAlias(ctx, name)
 		if err != nil {
 			return fmt.Errorf("opening index %s: %w", name, err)
@@ -131,8 +159,8 @@ func (s *Sink) ensureAlias(ctx context.Context, alias string) (*aliasState, erro
 		if len(ixs) > 0 {
 			// Several indexes behind the alias: instances that created one
 			// each at the same moment, the higher ones about to leave (see
-			// below). The lowest name is the one that stays.
-			return &aliasState{name: alias, current: ixs[:1]}, nil
+			// below). Writes go through the alias, so this is only for logs.
+			return newAliasState(alias, ixs[:1], false), nil
 		}
 		exists, err := s.indexExists(ctx, alias)
 		if err != nil {
@@ -140,7 +168,7 @@ func (s *Sink) ensureAlias(ctx context.Context, alias string) (*aliasState, erro
 		}
 		if exists {
 			s.log.Warn("index is a concrete index, not an alias; writing to it, and the next rebuild replaces it with an alias", "alias", alias)
-			return &aliasState{name: alias, current: []string{alias}, concrete: true}, nil
+			return newAliasState(alias, []string{alias}, true), nil
 		}
 		name := s.newIndexName(alias)
 		created, err := s.createIndex(ctx, name, alias)
@@ -158,9 +186,9 @@ func (s *Sink) ensureAlias(ctx context.Context, alias string) (*aliasState, erro
 				if err := s.updateAliases(ctx, []aliasAction{{"remove_index": {"index": name}}}); err != nil {
 					return nil, err
 				}
-				return &aliasState{name: alias, current: ixs[:1]}, nil
+				return newAliasState(alias, ixs[:1], false), nil
 			}
-			return &aliasState{name: alias, current: []string{name}}, nil
+			return newAliasState(alias, []string{name}, false), nil
 		}
 		return nil, fmt.Errorf("creating index %s: it keeps existing without the alias", name)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice/connectors"
@@ -35,6 +36,9 @@ func (s *Sink) Write(ctx context.Context, b connectors.Batch) error {
 	defer s.mu.Unlock()
 	if !s.open {
 		return ErrNotOpen
+	}
+	if err := s.ensureAliasesLocked(ctx, b); err != nil {
+		return err
 	}
 	failed := map[int]error{}
 	ops := s.plan(b, failed)
@@ -140,27 +144,49 @@ func (s *Sink) plan(b connectors.Batch, failed map[int]error) []*op {
 	return ops
 }
 
-func (s *Sink) aliasFor(topic string) *aliasState {
-	if ix, ok := s.cfg.Indexes[topic]; ok {
-		return s.aliases[ix]
+func (s *Sink) aliasFor(topic string) *aliasState { return s.aliases[s.cfg.aliasName(topic)] }
+
+// ensureAliasesLocked opens the aliases of b's topics not seen yet (an
+// IndexTemplate over topics Config.Topics did not list). One created during
+// a rebuild is new and complete from the records it gets: it takes no part
+// in the rebuild.
+func (s *Sink) ensureAliasesLocked(ctx context.Context, b connectors.Batch) error {
+	last := ""
+	for i := range b.Records {
+		t := b.Records[i].Topic
+		if t == last {
+			continue
+		}
+		last = t
+		name := s.cfg.aliasName(t)
+		if s.aliases[name] != nil {
+			continue
+		}
+		a, err := s.ensureAlias(ctx, name)
+		if err != nil {
+			return fmt.Errorf("opening index %s of topic %s: %w", name, t, err)
+		}
+		s.aliases[name] = a
 	}
-	return s.aliases[s.cfg.Index]
+	return nil
 }
 
-// targetsFor returns the concrete indexes a record goes to. Outside a
-// rebuild: the indexes behind the alias. During one: the new index, and the
-// current ones too for a record past the last offset this sink had written
-// for its partition (a live change the current index has not seen yet); a
-// replayed record goes to the new index only, so the alias never serves an
-// older state of a document than it did before.
+// targetsFor returns the indexes a record goes to. Outside a rebuild: the
+// alias itself, so that Elasticsearch resolves it at write time (instances
+// that raced to create the first index, or an alias moved by hand, never
+// leave a sink writing to an index the alias has left). During a rebuild:
+// the new index, and the alias too for a record past the last offset this
+// sink had written for its partition (a live change the current index has
+// not seen yet); a replayed record goes to the new index only, so the alias
+// never serves an older state of a document than it did before.
 func (s *Sink) targetsFor(a *aliasState, r *connectors.Record) []string {
 	if a.next == "" {
-		return a.current
+		return a.self
 	}
 	if last, ok := s.lastWritten[topicPartition{r.Topic, r.Partition}]; ok && r.Offset > last {
-		return append(append(make([]string, 0, len(a.current)+1), a.current...), a.next)
+		return a.both
 	}
-	return []string{a.next}
+	return a.nextOnly
 }
 
 // project returns the _source of an after image: as it is, or with the
@@ -382,13 +408,17 @@ func classify(action string, r bulkItemResponse) itemClass {
 		return itemRetry
 	}
 	var e struct {
-		Type string `json:"type"`
+		Type   string `json:"type"`
+		Reason string `json:"reason"`
 	}
 	_ = json.Unmarshal(r.Error, &e)
 	for _, t := range transientTypes {
 		if e.Type == t {
 			return itemRetry
 		}
+	}
+	if strings.Contains(e.Reason, "no write index is defined for alias") {
+		return itemRetry // the alias covers two indexes for a moment (racing opens)
 	}
 	return itemRejected
 }
