@@ -1,0 +1,167 @@
+package mysql
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	gosql "github.com/go-sql-driver/mysql"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Snapshot modes (CONTRACTS.md source.snapshot).
+const (
+	SnapshotInitial     = "initial"      // snapshot once, then stream (default)
+	SnapshotNever       = "never"        // stream only, from the current binlog end
+	SnapshotWhenNeeded  = "when_needed"  // as initial, and re-snapshot when the binlog was purged
+	SnapshotInitialOnly = "initial_only" // snapshot, then stop producing
+)
+
+// Flavors.
+const (
+	FlavorMySQL   = "mysql"
+	FlavorMariaDB = "mariadb"
+)
+
+// Config configures a Source. Defaults fills zero fields.
+type Config struct {
+	Pipeline string   // required; default topic prefix, derives ServerID
+	DSN      string   // user:pass@tcp(host:port)/db
+	Tables   []string // database.table; required
+	Snapshot string   // initial (default) | never | when_needed | initial_only
+	// TopicPrefix prefixes topics: <prefix>.<database>.<table>; default Pipeline.
+	TopicPrefix string
+	Flavor      string // mysql | mariadb; detected when empty
+	ServerID    uint32 // replica server id; derived from Pipeline when 0
+	// Partitions and ReplicationFactor of declared topics; <= 0: pipeline default.
+	Partitions        int32
+	ReplicationFactor int16
+
+	// SnapshotWorkers read tables in parallel (default 2); ChunkSize rows
+	// per primary-key chunk, the unit of resumable progress (default 10000).
+	SnapshotWorkers int
+	ChunkSize       int
+	// HeartbeatPeriod asks the server for binlog heartbeats (default 10s),
+	// so an idle server still moves the position.
+	HeartbeatPeriod time.Duration
+	// MaxBatch bounds the records one Read returns (default 4096);
+	// QueueSize bounds the segments read ahead (default 256).
+	MaxBatch, QueueSize int
+}
+
+var pipelineName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+
+// Defaults fills zero fields with their defaults.
+func (c *Config) Defaults() {
+	if c.Snapshot == "" {
+		c.Snapshot = SnapshotInitial
+	}
+	if c.TopicPrefix == "" {
+		c.TopicPrefix = c.Pipeline
+	}
+	if c.ServerID == 0 {
+		h := fnv.New32a()
+		_, _ = io.WriteString(h, "sluice/"+c.Pipeline)
+		c.ServerID = 1_000_000 + h.Sum32()%1_000_000_000
+	}
+	if c.SnapshotWorkers <= 0 {
+		c.SnapshotWorkers = 2
+	}
+	if c.ChunkSize <= 0 {
+		c.ChunkSize = 10000
+	}
+	if c.HeartbeatPeriod <= 0 {
+		c.HeartbeatPeriod = 10 * time.Second
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 4096
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = 256
+	}
+}
+
+// Validate reports every problem, each naming its field.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(f string, a ...any) { errs = append(errs, fmt.Errorf("%w: "+f, append([]any{ErrConfig}, a...)...)) }
+	if !pipelineName.MatchString(c.Pipeline) {
+		bad("pipeline: %q must match %s", c.Pipeline, pipelineName)
+	}
+	if _, err := parseDSN(c.DSN); err != nil {
+		bad("dsn: %v", err)
+	}
+	if len(c.Tables) == 0 {
+		bad("tables: required")
+	}
+	for i, t := range c.Tables {
+		if db, name := splitTable(t); db == "" || name == "" {
+			bad("tables[%d]: %q: want database.table", i, t)
+		}
+	}
+	switch c.Snapshot {
+	case SnapshotInitial, SnapshotNever, SnapshotWhenNeeded, SnapshotInitialOnly:
+	default:
+		bad("snapshot: %q: want initial, never, when_needed or initial_only", c.Snapshot)
+	}
+	switch c.Flavor {
+	case "", FlavorMySQL, FlavorMariaDB:
+	default:
+		bad("flavor: %q: want mysql or mariadb", c.Flavor)
+	}
+	return errors.Join(errs...)
+}
+
+// String redacts the password.
+func (c Config) String() string {
+	d := c
+	if cfg, err := parseDSN(c.DSN); err == nil && cfg.Passwd != "" {
+		cfg.Passwd = "xxxxx"
+		d.DSN = cfg.FormatDSN()
+	} else if err != nil {
+		d.DSN = "(unparsable)"
+	}
+	return fmt.Sprintf("mysql.Config{Pipeline:%s DSN:%s Tables:%v Snapshot:%s TopicPrefix:%s Flavor:%s ServerID:%d}",
+		d.Pipeline, d.DSN, d.Tables, d.Snapshot, d.TopicPrefix, d.Flavor, d.ServerID)
+}
+
+func parseDSN(dsn string) (*gosql.Config, error) {
+	if dsn == "" {
+		return nil, errors.New("required")
+	}
+	cfg, err := gosql.ParseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Net != "tcp" {
+		return nil, fmt.Errorf("want user:pass@tcp(host:port)/db, got network %q", cfg.Net)
+	}
+	return cfg, nil
+}
+
+func splitTable(t string) (db, name string) {
+	db, name, ok := strings.Cut(t, ".")
+	if !ok {
+		return "", ""
+	}
+	return db, name
+}
+
+// Option configures New.
+type Option func(*options)
+
+type options struct {
+	log *slog.Logger
+	reg prometheus.Registerer
+}
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithRegisterer registers the source's metrics on r (default: nowhere).
+func WithRegisterer(r prometheus.Registerer) Option { return func(o *options) { o.reg = r } }

@@ -1,0 +1,346 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+
+	"github.com/sluicehq/sluice/connectors"
+)
+
+// runner is one Open's run: the snapshot (when planned), then the stream.
+// Its fields are owned by the run goroutine, except current, which the
+// snapshot workers only read.
+type runner struct {
+	s        *Source
+	db       *sql.DB
+	flavor   string
+	serverID uint32
+	current  map[string]*tableSchema // schemas as the server has them now
+}
+
+// run plans from pos and runs until ctx ends or an error.
+func (r *runner) run(ctx context.Context, pos *position) error {
+	s := r.s
+	var id int64
+	if err := r.db.QueryRowContext(ctx, "SELECT @@server_id").Scan(&id); err != nil {
+		return fmt.Errorf("reading server_id: %w", err)
+	}
+	r.serverID = uint32(id)
+	for {
+		var err error
+		switch {
+		case pos == nil:
+			pos, err = r.snapshot(ctx, &position{Flavor: r.flavor, Schemas: r.current, Snap: &snapState{}}, true)
+		case pos.Snap != nil:
+			pos, err = r.snapshot(ctx, pos, false)
+		}
+		if err != nil {
+			return err
+		}
+		if s.cfg.Snapshot == SnapshotInitialOnly {
+			<-ctx.Done() // nothing more to produce
+			return ctx.Err()
+		}
+		if pos.Schemas == nil {
+			pos.Schemas = r.current
+		}
+		err = r.stream(ctx, pos)
+		if errors.Is(err, ErrBinlogPurged) && s.cfg.Snapshot == SnapshotWhenNeeded {
+			s.log.Warn("binlog purged past the stored position: snapshotting again", "err", err)
+			pos = nil
+			continue
+		}
+		return err
+	}
+}
+
+// debugHandler logs go-mysql's records at debug level (it logs INFO lines
+// for routine reconnects and positions).
+type debugHandler struct{ slog.Handler }
+
+func (h debugHandler) Enabled(ctx context.Context, _ slog.Level) bool {
+	return h.Handler.Enabled(ctx, slog.LevelDebug)
+}
+
+func (h debugHandler) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = slog.LevelDebug
+	return h.Handler.Handle(ctx, r)
+}
+
+// streamState is the stream's position bookkeeping.
+type streamState struct {
+	set     gomysql.GTIDSet // executed set (nil: GTIDs off)
+	file    string
+	schemas map[string]*tableSchema
+	tables  map[string]*table
+	wire    wirePosition // schemas cached encoded
+}
+
+// stream reads the binlog from pos and pushes one segment per transaction
+// (empty ones rate-limited) until ctx ends or an error.
+func (r *runner) stream(ctx context.Context, pos *position) error {
+	s := r.s
+	cfg := replication.BinlogSyncerConfig{
+		ServerID: s.cfg.ServerID, Flavor: r.flavor,
+		Host: hostOf(s.dsn.Addr), Port: portOf(s.dsn.Addr), User: s.dsn.User, Password: s.dsn.Passwd,
+		Charset: "utf8mb4", ParseTime: false, TimestampStringLocation: time.UTC, UseDecimal: false,
+		HeartbeatPeriod: s.cfg.HeartbeatPeriod, ReadTimeout: 3 * s.cfg.HeartbeatPeriod,
+		DisableRetrySync: true, MaxReconnectAttempts: 1,
+		Logger: slog.New(debugHandler{s.log.Handler()}),
+		RowsEventDecodeFunc: func(e *replication.RowsEvent, data []byte) (err error) {
+			defer func() {
+				if p := recover(); p != nil {
+					err = fmt.Errorf("%w: panic: %v", ErrDecode, p)
+				}
+			}()
+			return e.Decode(data)
+		},
+	}
+	if r.flavor == FlavorMariaDB {
+		cfg.Flavor = gomysql.MariaDBFlavor
+	} else {
+		cfg.Flavor = gomysql.MySQLFlavor
+	}
+	syncer := replication.NewBinlogSyncer(cfg)
+	defer syncer.Close()
+	st := &streamState{file: pos.File, schemas: maps.Clone(pos.Schemas), tables: map[string]*table{}}
+	for name, sc := range st.schemas {
+		st.tables[name] = newTable(s.cfg.TopicPrefix, sc)
+	}
+	st.wire = wirePosition{Flavor: r.flavor, File: pos.File, Pos: pos.Pos, Schemas: encodeSchemas(st.schemas)}
+	var streamer *replication.BinlogStreamer
+	var err error
+	if pos.GTID != "" {
+		if st.set, err = parseGTIDSet(r.flavor, pos.GTID); err != nil {
+			return err
+		}
+		st.wire.GTID = pos.GTID
+		streamer, err = syncer.StartSyncGTID(st.set.Clone())
+	} else {
+		streamer, err = syncer.StartSync(gomysql.Position{Name: pos.File, Pos: pos.Pos})
+	}
+	if err != nil {
+		s.m.connErrors.Inc()
+		return fmt.Errorf("starting binlog stream: %w", err)
+	}
+	s.log.Info("streaming binlog", "gtid", pos.GTID, "file", pos.File, "binlog_pos", pos.Pos)
+	return r.loop(ctx, streamer, st)
+}
+
+// loop is the single owner of st: it reads events in order.
+func (r *runner) loop(ctx context.Context, streamer *replication.BinlogStreamer, st *streamState) error {
+	s := r.s
+	enc := newEncoder(s.cfg.TopicPrefix)
+	var (
+		recs     []connectors.Record
+		gtid     string
+		thread   int64 = -1
+		lastPush time.Time
+		inTxn    bool
+	)
+	commit := func(h *replication.EventHeader) error {
+		if gtid != "" && st.set != nil {
+			if err := st.set.Update(gtid); err != nil {
+				return fmt.Errorf("%w: GTID %s: %v", ErrDecode, gtid, err)
+			}
+			st.wire.GTID = st.set.String()
+		}
+		st.wire.File, st.wire.Pos = st.file, h.LogPos
+		inTxn, gtid, thread = false, "", -1
+		if len(recs) == 0 && time.Since(lastPush) < time.Second {
+			return nil
+		}
+		seg := segment{recs: recs, pos: st.wire.encode()}
+		recs, lastPush = nil, time.Now()
+		return s.q.push(ctx, seg)
+	}
+	for {
+		ev, err := streamer.GetEvent(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			s.m.connErrors.Inc()
+			var me *gomysql.MyError
+			if errors.As(err, &me) && me.Code == 1236 {
+				return fmt.Errorf("%w: %s", ErrBinlogPurged, me.Message)
+			}
+			return fmt.Errorf("reading binlog at %s:%d: %w", st.file, st.wire.Pos, err)
+		}
+		switch e := ev.Event.(type) {
+		case *replication.RotateEvent:
+			st.file = string(e.NextLogName)
+			if ev.Header.Timestamp != 0 && !inTxn { // a real rotation: the position moves to the new file
+				st.wire.File, st.wire.Pos = st.file, uint32(e.Position)
+			}
+		case *replication.GTIDEvent:
+			inTxn = true
+			next, err := e.GTIDNext()
+			if err != nil {
+				return fmt.Errorf("%w: GTID event at %s:%d: %v", ErrDecode, st.file, ev.Header.LogPos, err)
+			}
+			gtid = next.String()
+		case *replication.MariadbGTIDEvent:
+			inTxn = true
+			gtid = e.GTID.String()
+		case *replication.QueryEvent:
+			q := string(e.Query)
+			if strings.EqualFold(q, "BEGIN") {
+				inTxn, thread = true, int64(e.SlaveProxyID)
+				continue
+			}
+			if !strings.EqualFold(q, "COMMIT") {
+				if err := r.ddl(ctx, st, string(e.Schema), q); err != nil {
+					return err
+				}
+			}
+			if err := commit(ev.Header); err != nil {
+				return err
+			}
+		case *replication.XIDEvent:
+			if err := commit(ev.Header); err != nil {
+				return err
+			}
+		case *replication.RowsEvent:
+			if recs, err = r.rows(enc, st, ev.Header, e, recs, gtid, thread); err != nil {
+				return err
+			}
+		default:
+			if ev.Header.EventType == replication.HEARTBEAT_EVENT || ev.Header.EventType == replication.HEARTBEAT_LOG_EVENT_V2 {
+				if !inTxn && time.Since(lastPush) >= s.cfg.HeartbeatPeriod/2 {
+					lastPush = time.Now()
+					if err := s.q.push(ctx, segment{pos: st.wire.encode()}); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+}
+
+// rows turns one rows event of a captured table into records.
+func (r *runner) rows(enc *encoder, st *streamState, h *replication.EventHeader, e *replication.RowsEvent, recs []connectors.Record, gtid string, thread int64) (out []connectors.Record, err error) {
+	t := st.tables[string(e.Table.Schema)+"."+string(e.Table.Table)]
+	if t == nil {
+		return recs, nil
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %s at %s:%d: panic: %v", ErrDecode, t.s.fullName(), st.file, h.LogPos, p)
+		}
+	}()
+	var op connectors.Op
+	step := 1
+	switch h.EventType {
+	case replication.WRITE_ROWS_EVENTv0, replication.WRITE_ROWS_EVENTv1, replication.WRITE_ROWS_EVENTv2:
+		op = connectors.OpCreate
+	case replication.UPDATE_ROWS_EVENTv0, replication.UPDATE_ROWS_EVENTv1, replication.UPDATE_ROWS_EVENTv2:
+		op, step = connectors.OpUpdate, 2
+	case replication.DELETE_ROWS_EVENTv0, replication.DELETE_ROWS_EVENTv1, replication.DELETE_ROWS_EVENTv2:
+		op = connectors.OpDelete
+	default:
+		return recs, fmt.Errorf("%w: %s at %s:%d: unsupported rows event %s (partial JSON updates need binlog_row_value_options='')", ErrDecode, t.s.fullName(), st.file, h.LogPos, h.EventType)
+	}
+	cols := t.s.Cols
+	si := srcInfo{tsMs: int64(h.Timestamp) * 1000, snapshot: "false", serverID: h.ServerID, gtid: gtid,
+		file: st.file, pos: h.LogPos - h.EventSize, thread: thread}
+	mapRow := func(raw []any) ([]any, error) {
+		if len(raw) != len(cols) {
+			return nil, fmt.Errorf("%w: %s at %s:%d: row has %d columns, schema %d (DDL not seen?)", ErrDecode, t.s.fullName(), st.file, h.LogPos, len(raw), len(cols))
+		}
+		out := make([]any, len(cols))
+		for i := range cols {
+			out[i] = binlogValue(&cols[i], raw[i])
+		}
+		return out, nil
+	}
+	for i := 0; i+step <= len(e.Rows); i += step {
+		si.row = i / step
+		a, err := mapRow(e.Rows[i])
+		if err != nil {
+			return recs, err
+		}
+		var before, after []any
+		switch op {
+		case connectors.OpCreate:
+			after = a
+		case connectors.OpDelete:
+			before = a
+		case connectors.OpUpdate:
+			before = a
+			if after, err = mapRow(e.Rows[i+1]); err != nil {
+				return recs, err
+			}
+		}
+		if recs, err = enc.encode(recs, t, op, before, after, &si); err != nil {
+			return recs, fmt.Errorf("%w: %s at %s:%d: %v", ErrDecode, t.s.fullName(), st.file, h.LogPos, err)
+		}
+	}
+	return recs, nil
+}
+
+// ddl reloads the schemas of captured tables a DDL statement may touch, so
+// later events decode with the new columns; the next Position carries them.
+// The schema read is the server's current one: exact unless another DDL on
+// the table followed this one (DESIGN.md).
+func (r *runner) ddl(ctx context.Context, st *streamState, db, q string) error {
+	lq := strings.ToLower(q)
+	changed := false
+	for name, sc := range st.schemas {
+		if !strings.Contains(lq, strings.ToLower(sc.Name)) {
+			continue
+		}
+		fresh, err := loadSchema(ctx, r.db, sc.DB, sc.Name, r.flavor == FlavorMariaDB)
+		if err != nil {
+			if errors.Is(err, ErrNoTable) {
+				r.s.log.Warn("captured table dropped or renamed", "table", name, "query", q)
+				continue
+			}
+			return err
+		}
+		st.schemas[name] = fresh
+		st.tables[name] = newTable(r.s.cfg.TopicPrefix, fresh)
+		changed = true
+		r.s.log.Info("table schema changed", "table", name, "database", db)
+	}
+	if changed {
+		st.wire.Schemas = encodeSchemas(st.schemas)
+	}
+	return nil
+}
+
+// wire is the encodable form of p (schemas of the stream start).
+func (r *runner) wire(p *position) wirePosition {
+	return wirePosition{Flavor: p.Flavor, GTID: p.GTID, File: p.File, Pos: p.Pos, Schemas: encodeSchemas(p.Schemas)}
+}
+
+func hostOf(addr string) string {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return h
+}
+
+func portOf(addr string) uint16 {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 3306
+	}
+	n, err := strconv.ParseUint(p, 10, 16)
+	if err != nil {
+		return 3306
+	}
+	return uint16(n)
+}
