@@ -6,11 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/sluicehq/sluice/connectors"
 	"github.com/sluicehq/sluice/outbox"
@@ -32,9 +37,10 @@ func TestOutboxExamplePipelineValidates(t *testing.T) {
 }
 
 // TestOutboxRoutedFromPostgresSource writes events with the outbox library
-// and routes what the real Postgres source captures of the outbox table
-// through outbox/router, as the source will once it calls the router itself
-// (this build's source does not yet; see outbox/router's doc). It checks:
+// and routes what the real Postgres source captures of the outbox table,
+// configured as a plain changelog table, through outbox/router by hand
+// (the source's own routing, Config.Outbox, is TestOutboxRunEndToEnd's). It
+// checks:
 // an event is routed iff its transaction commits (a row deleted in the same
 // transaction still routes), and after a redelivery (source reopened with
 // nothing acknowledged) the event id lets a consumer deduplicate to exactly
@@ -260,4 +266,319 @@ func jsonEqual(a, b []byte) bool {
 	xb, _ := json.Marshal(x)
 	yb, _ := json.Marshal(y)
 	return bytes.Equal(xb, yb)
+}
+
+// TestOutboxRunEndToEnd runs `sluice run` (embedded broker, Postgres source
+// with an outbox and no tables) in table mode and in message mode. Several
+// writers commit events with the outbox library on shared aggregates, some
+// transactions roll back, and the run is SIGKILLed mid-stream and started
+// again. A franz-go consumer of outbox.event.<aggregatetype> then sees,
+// after deduplicating on the id header, exactly the committed events (key
+// aggregateid, value the payload, headers id and type), each aggregate's
+// in commit order, and every redelivered event at most once more.
+func TestOutboxRunEndToEnd(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"table", "message"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			outboxRunEndToEnd(t, mode == "message")
+		})
+	}
+}
+
+// committedEvent is what a writer committed: the event and its aggregate's
+// sequence number.
+type committedEvent struct {
+	id, agg, typ string
+	seq          int
+}
+
+func outboxRunEndToEnd(t *testing.T, messages bool) {
+	dsn := Need(t, Postgres)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s := suffix()
+	pipeline := "obxrun" + strings.ReplaceAll(s, "_", "")
+	table := "public.obxrun_" + s
+	prefix := "itest.outbox." + s
+	aggType := "order" + strings.ReplaceAll(s, "_", "")
+	topic := "outbox.event." + aggType
+	slot := "sluice_" + pipeline
+
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	opts := []outbox.Option{outbox.WithMode(outbox.MessageMode), outbox.WithPrefix(prefix)}
+	outboxYAML := fmt.Sprintf("{prefix: %q}", prefix)
+	if !messages {
+		ddl, err := outbox.DDL(outbox.Postgres, table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, ddl); err != nil {
+			t.Fatal(err)
+		}
+		opts = []outbox.Option{outbox.WithTable(table)}
+		outboxYAML = fmt.Sprintf("{table: %s}", table)
+	}
+	t.Cleanup(func() { dropOutboxRun(t, dsn, slot, table) })
+	w, err := outbox.New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	file := filepath.Join(dir, "pipeline.yaml")
+	bootstrap := freeLoopback(t)
+	yaml := fmt.Sprintf(`version: 1
+broker:
+  embedded: {data_dir: %s, listen: %s}
+pipelines:
+  - name: %s
+    source:
+      type: postgres
+      dsn: %s
+      snapshot: never
+      partitions: 3
+      outbox: %s
+`, filepath.Join(dir, "data"), bootstrap, pipeline, dsn, outboxYAML)
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	admin := freeLoopback(t)
+
+	// Writers share aggregates; a per-aggregate lock held from BEGIN to
+	// COMMIT makes the sequence numbers the aggregate's commit order.
+	const writers, aggs = 4, 6
+	var aggMu [aggs]sync.Mutex
+	var aggSeq [aggs]int
+	var mu sync.Mutex
+	var committed []committedEvent
+	rolledBack := map[string]bool{}
+	write := func(wr, txs int) error {
+		c, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			return err
+		}
+		defer c.Close(context.Background())
+		for i := range txs {
+			a := (wr + i) % aggs
+			aggMu[a].Lock()
+			err := func() error {
+				defer aggMu[a].Unlock()
+				rollback := i%5 == 4
+				evs := []outbox.Event{}
+				for k := range 1 + i%3 {
+					seq := aggSeq[a] + k + 1
+					evs = append(evs, outbox.Event{AggregateType: aggType, AggregateID: fmt.Sprintf("agg-%d", a),
+						Type: fmt.Sprintf("step%d", seq%4), Payload: json.RawMessage(fmt.Sprintf(`{"agg":%d,"seq":%d,"writer":%d}`, a, seq, wr))})
+				}
+				tx, err := c.Begin(ctx)
+				if err != nil {
+					return err
+				}
+				defer tx.Rollback(context.Background()) //nolint:errcheck // after Commit it is a no-op
+				if err := w.Write(ctx, tx, evs...); err != nil {
+					return err
+				}
+				if rollback {
+					mu.Lock()
+					for _, e := range evs {
+						rolledBack[e.ID] = true
+					}
+					mu.Unlock()
+					return tx.Rollback(ctx)
+				}
+				if err := tx.Commit(ctx); err != nil {
+					return err
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				for _, e := range evs {
+					aggSeq[a]++
+					committed = append(committed, committedEvent{id: e.ID, agg: e.AggregateID, typ: e.Type, seq: aggSeq[a]})
+				}
+				return nil
+			}()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	writeAll := func(txs int) error {
+		var g errgroup.Group
+		for wr := range writers {
+			g.Go(func() error { return write(wr, txs) })
+		}
+		return g.Wait()
+	}
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var received []*kgo.Record
+	seen := map[string]int{}
+	// consumeUntil polls until every committed event arrived.
+	consumeUntil := func(what string, run *runProc) {
+		t.Helper()
+		for {
+			mu.Lock()
+			want := len(committed)
+			mu.Unlock()
+			if len(seen) >= want {
+				return
+			}
+			pctx, pcancel := context.WithTimeout(ctx, time.Second)
+			fs := cl.PollFetches(pctx)
+			pcancel()
+			if ctx.Err() != nil {
+				t.Fatalf("%s: %d of %d committed events consumed\n%s", what, len(seen), want, run.out.String())
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				received = append(received, r)
+				seen[kgoHeader(r, "id")]++
+			})
+		}
+	}
+
+	run := startRun(t, file, admin)
+	waitSlot(ctx, t, conn, slot, run)
+	if err := writeAll(5); err != nil {
+		t.Fatal(err)
+	}
+	consumeUntil("first run", run)
+
+	// Kill mid-stream: writers keep committing while the run dies.
+	var g errgroup.Group
+	g.Go(func() error { return writeAll(10) })
+	for time.Sleep(50 * time.Millisecond); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := len(committed)
+		mu.Unlock()
+		if n > len(seen)+5 || ctx.Err() != nil {
+			break
+		}
+	}
+	_ = run.cmd.Process.Kill()
+	_ = run.cmd.Wait()
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeAll(3); err != nil {
+		t.Fatal(err)
+	}
+	run = startRun(t, file, admin)
+	consumeUntil("restarted run", run)
+	run.stop()
+
+	mu.Lock()
+	defer mu.Unlock()
+	byID := map[string]committedEvent{}
+	for _, e := range committed {
+		byID[e.id] = e
+	}
+	lastSeq := map[string]int{}
+	dups := 0
+	first := map[string]bool{}
+	for _, r := range received {
+		id := kgoHeader(r, "id")
+		if rolledBack[id] {
+			t.Fatalf("event %s of a rolled-back transaction was delivered", id)
+		}
+		e, ok := byID[id]
+		if !ok {
+			t.Fatalf("delivered event %s was never committed", id)
+		}
+		if first[id] {
+			dups++
+			continue
+		}
+		first[id] = true
+		var p struct{ Seq int }
+		if err := json.Unmarshal(r.Value, &p); err != nil || p.Seq != e.seq {
+			t.Fatalf("event %s value %s: want seq %d (%v)", id, r.Value, e.seq, err)
+		}
+		if r.Topic != topic || string(r.Key) != e.agg || kgoHeader(r, "type") != e.typ {
+			t.Fatalf("event %s: topic %s key %s type %s; want %s %s %s", id, r.Topic, r.Key, kgoHeader(r, "type"), topic, e.agg, e.typ)
+		}
+		// Deduplicated, each aggregate's events come in commit order.
+		if e.seq != lastSeq[e.agg]+1 {
+			t.Fatalf("aggregate %s: event seq %d after %d", e.agg, e.seq, lastSeq[e.agg])
+		}
+		lastSeq[e.agg] = e.seq
+	}
+	for id, n := range seen {
+		if n > 2 {
+			t.Fatalf("event %s delivered %d times across one restart", id, n)
+		}
+	}
+	if len(first) != len(committed) {
+		t.Fatalf("deduplicated %d events, committed %d", len(first), len(committed))
+	}
+	if len(rolledBack) == 0 {
+		t.Fatal("the workload rolled nothing back")
+	}
+	t.Logf("%d committed events (%d rolled back) delivered; %d redelivered after SIGKILL", len(committed), len(rolledBack), dups)
+}
+
+func kgoHeader(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// waitSlot waits until the run streams from its slot, so events written
+// afterwards are captured (snapshot: never starts at the slot's creation).
+func waitSlot(ctx context.Context, t *testing.T, conn *pgx.Conn, slot string, run *runProc) {
+	t.Helper()
+	for {
+		var active bool
+		err := conn.QueryRow(ctx, "SELECT active FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&active)
+		if err == nil && active {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("slot %s never became active\n%s", slot, run.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// dropOutboxRun drops the run's slot once its walsender let go (polling
+// pg_replication_slots.active), then its publication and outbox table.
+func dropOutboxRun(t *testing.T, dsn, slot, table string) {
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Logf("cleanup: %v", err)
+		return
+	}
+	defer c.Close(ctx)
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var active bool
+		err := c.QueryRow(ctx, "SELECT active FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&active)
+		if errors.Is(err, pgx.ErrNoRows) {
+			break
+		}
+		if err == nil && !active {
+			if _, err := c.Exec(ctx, "SELECT pg_drop_replication_slot($1)", slot); err == nil {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Logf("cleanup: slot %s still active after 15s", slot)
+			break
+		}
+	}
+	_, _ = c.Exec(ctx, "DROP PUBLICATION IF EXISTS "+slot)
+	_, _ = c.Exec(ctx, "DROP TABLE IF EXISTS "+table)
 }
