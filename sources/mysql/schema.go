@@ -37,8 +37,9 @@ type column struct {
 	Kind     kind     `json:"k"`
 	Type     string   `json:"t,omitempty"` // information_schema DATA_TYPE
 	Unsigned bool     `json:"u,omitempty"`
-	Width    int      `json:"w,omitempty"` // bytes of an integer; bits of bit(n); length of binary(n)
-	Labels   []string `json:"l,omitempty"` // enum / set members, in order
+	Width    int      `json:"w,omitempty"`  // bytes of an integer; bits of bit(n); length of binary(n)
+	Labels   []string `json:"l,omitempty"`  // enum / set members, in order
+	Charset  string   `json:"cs,omitempty"` // of a text column, when not UTF-8 (the binlog holds its bytes)
 }
 
 // tableSchema is a captured table's columns and primary key.
@@ -143,7 +144,7 @@ func parseLabels(columnType string) []string {
 
 // loadSchema reads one table's columns, key and (MariaDB) JSON columns.
 func loadSchema(ctx context.Context, db *sql.DB, database, name string, mariadb bool) (*tableSchema, error) {
-	rows, err := db.QueryContext(ctx, `SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, COLUMN_KEY FROM information_schema.COLUMNS
+	rows, err := db.QueryContext(ctx, `SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, COLUMN_KEY, IFNULL(CHARACTER_SET_NAME, '') FROM information_schema.COLUMNS
 		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, database, name)
 	if err != nil {
 		return nil, fmt.Errorf("reading columns of %s.%s: %w", database, name, err)
@@ -152,14 +153,21 @@ func loadSchema(ctx context.Context, db *sql.DB, database, name string, mariadb 
 	t := &tableSchema{DB: database, Name: name}
 	for rows.Next() {
 		var c column
-		var colType, key string
-		if err := rows.Scan(&c.Name, &c.Type, &colType, &key); err != nil {
+		var colType, key, cs string
+		if err := rows.Scan(&c.Name, &c.Type, &colType, &key, &cs); err != nil {
 			return nil, fmt.Errorf("reading columns of %s.%s: %w", database, name, err)
 		}
 		c.Type = strings.ToLower(c.Type)
 		colType = strings.ToLower(colType)
 		c.Kind, c.Width = kindOf(c.Type, colType)
 		c.Unsigned = strings.Contains(colType, "unsigned")
+		if c.Kind == kString || c.Kind == kJSON {
+			switch cs = strings.ToLower(cs); cs {
+			case "", "utf8", "utf8mb3", "utf8mb4", "ascii", "binary":
+			default:
+				c.Charset = cs
+			}
+		}
 		if c.Kind == kEnum || c.Kind == kSet {
 			c.Labels = parseLabels(colType)
 		}

@@ -4,6 +4,9 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/charmap"
+	"golang.org/x/text/encoding/htmlindex"
 	"strconv"
 	"strings"
 )
@@ -121,6 +124,9 @@ func binlogValue(c *column, v any) any {
 	case kString, kDecimal, kDate, kTime:
 		switch x := v.(type) {
 		case string:
+			if c.Charset != "" {
+				return toUTF8(c.Charset, x)
+			}
 			return x
 		case []byte:
 			return string(x)
@@ -138,6 +144,25 @@ func binlogValue(c *column, v any) any {
 		return x
 	}
 	return fmt.Sprint(v)
+}
+
+// toUTF8 decodes s from a MySQL character set; latin1 is MySQL's cp1252.
+// An unknown set passes through (invalid UTF-8 becomes U+FFFD in JSON).
+func toUTF8(charset, s string) string {
+	var enc encoding.Encoding
+	if charset == "latin1" {
+		enc = charmap.Windows1252
+	} else if e, err := htmlindex.Get(charset); err == nil {
+		enc = e
+	}
+	if enc == nil {
+		return s
+	}
+	out, err := enc.NewDecoder().String(s)
+	if err != nil {
+		return s
+	}
+	return out
 }
 
 // timestampText turns "YYYY-MM-DD HH:MM:SS[.f]" (UTC) into RFC 3339 UTC.
