@@ -2,6 +2,7 @@ package elasticsearch
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -312,4 +313,35 @@ func FuzzResults(f *testing.F) {
 			seen[it.op.rec] = true
 		}
 	})
+}
+
+func TestClassify(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		action, item string
+		want         itemClass
+	}{
+		{"index", `{"status":201}`, itemOK},
+		{"delete", `{"status":404}`, itemOK},
+		{"index", `{"status":404,"error":{"type":"index_not_found_exception"}}`, itemRetry},
+		{"index", `{"status":429,"error":{"type":"es_rejected_execution_exception"}}`, itemRetry},
+		{"index", `{"status":503,"error":{"type":"unavailable_shards_exception"}}`, itemRetry},
+		{"index", `{"status":403,"error":{"type":"cluster_block_exception"}}`, itemRetry},
+		{"index", `{"status":400,"error":{"type":"illegal_argument_exception","reason":"no write index is defined for alias [a]"}}`, itemRetry},
+		{"index", `{"status":400,"error":{"type":"illegal_argument_exception","reason":"id is too long"}}`, itemRejected},
+		{"index", `{"status":400,"error":{"type":"mapper_parsing_exception"}}`, itemRejected},
+		{"delete", `{"status":409,"error":{"type":"version_conflict_engine_exception"}}`, itemRejected},
+	}
+	for _, tc := range tests {
+		t.Run(tc.action+" "+tc.item, func(t *testing.T) {
+			t.Parallel()
+			var r bulkItemResponse
+			if err := json.Unmarshal([]byte(tc.item), &r); err != nil {
+				t.Fatal(err)
+			}
+			if got := classify(tc.action, r); got != tc.want {
+				t.Fatalf("classify = %d, want %d", got, tc.want)
+			}
+		})
+	}
 }
