@@ -30,6 +30,15 @@ func NewFrameReader(r io.Reader, maxBytes int32) *FrameReader {
 	return &FrameReader{r: r, max: maxBytes}
 }
 
+// SetMax changes the cap for the frames read from now on (<= 0: the
+// default), e.g. a small cap until a SASL client has authenticated.
+func (f *FrameReader) SetMax(maxBytes int32) {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxRequestBytes
+	}
+	f.max = maxBytes
+}
+
 // Next reads one frame and returns its body (without the size prefix). The
 // returned slice is owned by the caller. It returns io.EOF on a clean end of
 // stream before a frame starts, io.ErrUnexpectedEOF on a torn frame, a

@@ -10,6 +10,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// preAuthMaxBytes caps request frames before SASL authentication, as
+// Kafka's sasl.server.max.receive.size (512 KiB).
+const preAuthMaxBytes = 512 << 10
+
 // saslRequired reports whether connections must authenticate with SASL.
 func (s *Server) saslRequired() bool { return len(s.cfg.SASLMechanisms) > 0 }
 

@@ -127,6 +127,12 @@ func TestSASLRefusesRequestsBeforeAuth(t *testing.T) {
 	if av.ErrorCode != 0 {
 		t.Fatalf("ApiVersions: %d", av.ErrorCode)
 	}
+	// A frame over 512 KiB before authentication closes the connection
+	// without being read.
+	big := dialRaw(t, b.addr)
+	big.writeRaw([]byte{0, 0x10, 0, 0}) // 1 MiB
+	big.expectClosed()
+
 	// Metadata before authentication closes the connection.
 	c.send(kmsg.NewPtrMetadataRequest(), 12, 2)
 	c.expectClosed()

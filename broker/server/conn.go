@@ -105,6 +105,14 @@ func (c *conn) serve(ctx context.Context) {
 func (c *conn) readLoop(ctx context.Context) string {
 	fr := kafkaproto.NewFrameReader(c.nc, c.s.maxRequestBytes())
 	for {
+		// Before SASL succeeds only small frames are read (Kafka's
+		// sasl.server.max.receive.size), so an unauthenticated peer cannot
+		// make the broker allocate socket.request.max.bytes.
+		if c.s.saslRequired() && !c.authed {
+			fr.SetMax(min(preAuthMaxBytes, c.s.maxRequestBytes()))
+		} else {
+			fr.SetMax(c.s.maxRequestBytes())
+		}
 		select {
 		case <-c.s.stopping:
 			return closeEOF
