@@ -18,7 +18,7 @@ var tableSeq atomic.Int64
 
 // testDB connects to the test server and returns a fresh table name
 // (database.table) that is dropped after the test.
-func testDB(t *testing.T) (*sql.DB, string, func(string) string) {
+func testDB(t testing.TB) (*sql.DB, string, func(string) string) {
 	t.Helper()
 	dsn := itest.Need(t, itest.MySQL)
 	db, err := sql.Open("mysql", dsn+"?multiStatements=true")
@@ -36,7 +36,7 @@ func testDB(t *testing.T) (*sql.DB, string, func(string) string) {
 	return db, full, func(q string) string { return strings.ReplaceAll(q, "$T", full) }
 }
 
-func exec(t *testing.T, db *sql.DB, qs ...string) {
+func exec(t testing.TB, db *sql.DB, qs ...string) {
 	t.Helper()
 	for _, q := range qs {
 		if _, err := db.Exec(q); err != nil {
