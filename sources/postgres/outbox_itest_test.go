@@ -2,7 +2,9 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -185,5 +187,94 @@ func TestOutboxMessageMode(t *testing.T) {
 	want := []string{`outbox.event.cart c1 e1 {"n":1}`, `outbox.event.cart c1 e5 {"n":5}`}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("events:\n got %q\nwant %q", got, want)
+	}
+}
+
+// TestOutboxResumeInsideTransaction: a transaction of 10 events is cut into
+// batches of 3; reopening from the first batch's position (inside the
+// transaction) delivers exactly the 7 events after it, in both modes.
+func TestOutboxResumeInsideTransaction(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"table", "message"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			cfg := e.config()
+			cfg.MaxBatch = 3
+			const ev = `'{"id":"e' || g || '","aggregatetype":"a","aggregateid":"k","type":"t","payload":{"n":' || g || '}}'`
+			write := "SELECT pg_logical_emit_message(true, 'app.outbox', " + ev + ") FROM generate_series(1, 10) g"
+			rc := router.Config{Prefix: "app.outbox"}
+			if mode == "table" {
+				obx := e.table("outbox")
+				e.exec("CREATE TABLE " + obx + ` (id text PRIMARY KEY, aggregatetype text NOT NULL, aggregateid text NOT NULL,
+					type text NOT NULL, payload jsonb NOT NULL)`)
+				write = "INSERT INTO " + obx + ` SELECT 'e' || g, 'a', 'k', 't', jsonb_build_object('n', g) FROM generate_series(1, 10) g`
+				rc = router.Config{Table: obx}
+			}
+			rt, err := router.New(rc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Outbox = rt
+			s := e.open(cfg, nil)
+			e.exec(write)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var b connectors.Batch
+			for len(b.Records) == 0 {
+				if b, err = s.Read(ctx); err != nil {
+					t.Fatalf("Read: %v", err)
+				}
+			}
+			if got := events(b.Records); len(got) != 3 || !strings.Contains(got[0], " e1 ") {
+				t.Fatalf("first batch %q, want e1..e3", got)
+			}
+			if err := s.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			s2 := e.open(cfg, b.Position)
+			got := events(readOutbox(t, s2, func(all []connectors.Record) bool { return len(all) >= 7 }))
+			var want []string
+			for n := 4; n <= 10; n++ {
+				want = append(want, fmt.Sprintf(`outbox.event.a k e%d {"n": %d}`, n, n))
+			}
+			if mode == "message" {
+				for i := range want {
+					want[i] = strings.Replace(want[i], `": `, `":`, 1)
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("after resuming:\n got %q\nwant %q", got, want)
+			}
+		})
+	}
+}
+
+// TestOutboxBadEventFailsStream: an event the router rejects fails the
+// stream with an error naming it; it is never dropped silently.
+func TestOutboxBadEventFailsStream(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rt, err := router.New(router.Config{Prefix: "app.outbox"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config()
+	cfg.Outbox = rt
+	s := e.open(cfg, nil)
+	e.exec(`SELECT pg_logical_emit_message(true, 'app.outbox', '{"id":"e1","aggregatetype":"a"}')`)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		b, err := s.Read(ctx)
+		if err != nil {
+			if !errors.Is(err, ErrDecode) || !errors.Is(err, router.ErrInvalidEvent) && !errors.Is(err, router.ErrMissingColumn) {
+				t.Fatalf("Read: %v, want ErrDecode wrapping the router's error", err)
+			}
+			return
+		}
+		if len(b.Records) > 0 {
+			t.Fatalf("the bad event produced records: %v", topicsOf(b.Records))
+		}
 	}
 }
