@@ -345,3 +345,31 @@ func TestClassify(t *testing.T) {
 		})
 	}
 }
+
+func TestBulkTooLargeIsSplit(t *testing.T) {
+	t.Parallel()
+	f := &fakeES{bulk: func(_ int, body string) (int, string) {
+		if len(body) > 200 {
+			return 413, `{"error":"too large"}`
+		}
+		return 200, `{"errors":false}`
+	}}
+	s := openSink(t, Config{URL: f.serve(t), Index: "a"})
+	big := `{"id":9,"pad":"` + strings.Repeat("x", 300) + `"}`
+	err := s.Write(context.Background(), records("t", 0,
+		step{"c", `{"id":1}`, `{"id":1}`}, step{"c", `{"id":2}`, `{"id":2}`},
+		step{"c", `{"id":9}`, big}, step{"c", `{"id":3}`, `{"id":3}`}))
+	var be *connectors.BatchError
+	if !errors.As(err, &be) || len(be.Failed) != 1 || be.Failed[0].Index != 2 {
+		t.Fatalf("Write = %v, want only the oversized record rejected", err)
+	}
+	var sent int
+	for _, b := range f.requests() {
+		if len(b) <= 200 {
+			sent += strings.Count(b, `{"index"`)
+		}
+	}
+	if sent != 3 {
+		t.Fatalf("%d documents accepted, want 3", sent)
+	}
+}

@@ -60,7 +60,9 @@
 // es_rejected_execution, circuit_breaking), are retried inside Write with
 // backoff (50 ms doubling to 2 s) for at most Config.RetryTimeout; then
 // Write returns ErrUnavailable and the runtime retries the batch (offsets
-// are not committed). Another 4xx for the whole request returns ErrRequest.
+// are not committed). A request refused as too large (413) is sent in
+// halves; a single document too large is rejected for itself. Another 4xx
+// for the whole request returns ErrRequest.
 // A document rejected for itself (any other per-item 4xx, e.g.
 // mapper_parsing_exception, illegal_argument_exception), and a record that
 // is not a change event (ErrRecord), is reported in a

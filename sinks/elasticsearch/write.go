@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -298,11 +299,14 @@ func (s *Sink) send(ctx context.Context, items []item, body []byte, failed map[i
 		if err == nil {
 			retry, err = s.results(resp, items, failed)
 		}
+		var he *httpError
 		switch {
 		case err == nil && len(retry) == 0:
 			return nil
 		case ctx.Err() != nil:
 			return ctx.Err()
+		case errors.As(err, &he) && he.Status == http.StatusRequestEntityTooLarge:
+			return s.split(ctx, items, failed, err)
 		case err != nil && !transient(err):
 			return fmt.Errorf("%w: %v", ErrRequest, err)
 		}
@@ -330,6 +334,29 @@ func (s *Sink) send(ctx context.Context, items []item, body []byte, failed map[i
 		}
 		backoff = min(backoff*2, 2*time.Second)
 	}
+}
+
+// split handles a request Elasticsearch found too large
+// (http.max_content_length): halves are sent on their own; one document too
+// large is rejected for itself.
+func (s *Sink) split(ctx context.Context, items []item, failed map[int]error, cause error) error {
+	if len(items) == 1 {
+		if rec := items[0].op.rec; failed[rec] == nil {
+			failed[rec] = fmt.Errorf("%w: %s: %v", ErrRejected, items[0].op.id, cause)
+		}
+		return nil
+	}
+	half := len(items) / 2
+	for _, part := range [][]item{items[:half], items[half:]} {
+		var body []byte
+		for i := range part {
+			body = appendAction(body, &part[i])
+		}
+		if err := s.send(ctx, part, body, failed); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type bulkResponse struct {
