@@ -39,6 +39,7 @@ type encoder struct {
 	name    []byte // the topic prefix as a JSON string
 	scratch connectors.Row
 	key     connectors.Row
+	size    int // last value's length: sizes the next one's buffer
 }
 
 func newEncoder(prefix string) *encoder {
@@ -78,7 +79,7 @@ func (e *encoder) encode(recs []connectors.Record, t *table, op connectors.Op, b
 		return recs, err
 	}
 	now := time.Now()
-	v := make([]byte, 0, 256)
+	v := make([]byte, 0, max(e.size+e.size/8, 256))
 	v = append(v, `{"before":`...)
 	if v, err = e.appendImage(v, t, before); err != nil {
 		return recs, err
@@ -119,6 +120,7 @@ func (e *encoder) encode(recs []connectors.Record, t *table, op connectors.Op, b
 		v = strconv.AppendInt(v, si.thread, 10)
 	}
 	v = append(v, "}}"...)
+	e.size = len(v)
 	recs = append(recs, connectors.Record{Topic: t.topic, Partition: -1, Key: key, Value: v, Timestamp: now})
 	if op == connectors.OpDelete {
 		recs = append(recs, connectors.Record{Topic: t.topic, Partition: -1, Key: key, Timestamp: now})

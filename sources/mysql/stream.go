@@ -255,11 +255,13 @@ func (r *runner) rows(enc *encoder, st *streamState, h *replication.EventHeader,
 	cols := t.s.Cols
 	si := srcInfo{tsMs: int64(h.Timestamp) * 1000, snapshot: "false", serverID: h.ServerID, gtid: gtid,
 		file: st.file, pos: h.LogPos - h.EventSize, thread: thread}
-	mapRow := func(raw []any) ([]any, error) {
+	// The images are encoded before the next row, so two buffers serve all rows.
+	bufs := [2][]any{make([]any, len(cols)), make([]any, len(cols))}
+	mapRow := func(raw []any, b int) ([]any, error) {
 		if len(raw) != len(cols) {
 			return nil, fmt.Errorf("%w: %s at %s:%d: row has %d columns, schema %d (DDL not seen?)", ErrDecode, t.s.fullName(), st.file, h.LogPos, len(raw), len(cols))
 		}
-		out := make([]any, len(cols))
+		out := bufs[b]
 		for i := range cols {
 			out[i] = binlogValue(&cols[i], raw[i])
 		}
@@ -267,7 +269,7 @@ func (r *runner) rows(enc *encoder, st *streamState, h *replication.EventHeader,
 	}
 	for i := 0; i+step <= len(e.Rows); i += step {
 		si.row = i / step
-		a, err := mapRow(e.Rows[i])
+		a, err := mapRow(e.Rows[i], 0)
 		if err != nil {
 			return recs, err
 		}
@@ -279,7 +281,7 @@ func (r *runner) rows(enc *encoder, st *streamState, h *replication.EventHeader,
 			before = a
 		case connectors.OpUpdate:
 			before = a
-			if after, err = mapRow(e.Rows[i+1]); err != nil {
+			if after, err = mapRow(e.Rows[i+1], 1); err != nil {
 				return recs, err
 			}
 		}
