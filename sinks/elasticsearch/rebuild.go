@@ -28,7 +28,9 @@ func (s *Sink) RebuildProgress() RebuildProgress {
 	if rb := s.rebuild; rb != nil {
 		p.Running, p.StartedAt, p.Indexes = true, rb.startedAt, map[string]string{}
 		for _, a := range s.aliases {
-			p.Indexes[a.name] = a.next
+			if a.next != "" {
+				p.Indexes[a.name] = a.next
+			}
 		}
 	}
 	return p
@@ -37,7 +39,7 @@ func (s *Sink) RebuildProgress() RebuildProgress {
 // BeginRebuild creates a fresh `<alias>-<timestamp>` index for every alias,
 // behind no alias yet. From then on Write sends replayed records to the new
 // index only and live ones (past what this sink had written before) to the
-// current and the new index. A rebuild already running starts over (its
+// alias (its current index) and the new index. A rebuild already running starts over (its
 // indexes are deleted).
 func (s *Sink) BeginRebuild(ctx context.Context) error {
 	s.mu.Lock()
