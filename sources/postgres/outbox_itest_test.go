@@ -278,3 +278,47 @@ func TestOutboxBadEventFailsStream(t *testing.T) {
 		}
 	}
 }
+
+// TestOutboxPublicationTables: the outbox table joins the publication
+// beside the tables; a pipeline turned message-only empties it.
+func TestOutboxPublicationTables(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	orders, obx := e.table("orders"), e.table("outbox")
+	e.exec("CREATE TABLE " + orders + " (id int PRIMARY KEY)")
+	e.exec("CREATE TABLE " + obx + " (id text PRIMARY KEY)")
+	published := func() []string {
+		rows, err := e.pool.Query(context.Background(), "SELECT tablename FROM pg_publication_tables WHERE pubname = $1 ORDER BY tablename", "sluice_"+e.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for rows.Next() {
+			var n string
+			_ = rows.Scan(&n)
+			out = append(out, n)
+		}
+		rows.Close()
+		return out
+	}
+	open := func(cfg Config) {
+		t.Helper()
+		cfg.Snapshot = SnapshotNever
+		s := e.open(cfg, nil)
+		if err := s.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := e.config("public." + orders)
+	cfg.Outbox, _ = router.New(router.Config{Table: obx})
+	open(cfg)
+	if got, want := fmt.Sprint(published()), fmt.Sprint([]string{orders, obx}); got != want { // ORDER BY tablename
+		t.Fatalf("table mode publishes %s, want %s", got, want)
+	}
+	cfg = e.config()
+	cfg.Outbox, _ = router.New(router.Config{Prefix: "p"})
+	open(cfg)
+	if got := published(); len(got) != 0 {
+		t.Fatalf("message mode without tables publishes %v, want none", got)
+	}
+}
