@@ -81,7 +81,7 @@ func binlogValue(c *column, v any) any {
 			}
 			var b [8]byte
 			binary.BigEndian.PutUint64(b[:], uint64(x))
-			n := (c.Width + 7) / 8
+			n := min(max((c.Width+7)/8, 1), 8) // bit(n) is at most 64 bits
 			return b[8-n:]
 		}
 	case kBinary:
@@ -92,7 +92,7 @@ func binlogValue(c *column, v any) any {
 		case string:
 			b = []byte(x)
 		}
-		if c.Width > len(b) { // binary(n) is logged without its zero padding
+		if c.Width > len(b) && c.Width <= 255 { // binary(n) is logged without its zero padding
 			p := make([]byte, c.Width)
 			copy(p, b)
 			b = p
@@ -202,14 +202,14 @@ func textValue(c *column, b []byte) any {
 		}
 		return out
 	case kBinary:
-		out := make([]byte, max(len(b), c.Width))
+		out := make([]byte, max(len(b), min(c.Width, 255))) // binary(n) has n <= 255
 		copy(out, b)
 		return out
 	case kBit:
 		if c.Width <= 1 {
 			return len(b) > 0 && b[len(b)-1] != 0
 		}
-		n := (c.Width + 7) / 8
+		n := min(max((c.Width+7)/8, 1), 8)
 		out := make([]byte, n)
 		copy(out[max(0, n-len(b)):], b)
 		return out
