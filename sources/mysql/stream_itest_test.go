@@ -197,3 +197,44 @@ func TestPurgedBinlog(t *testing.T) {
 		return
 	}
 }
+
+// A snapshot interrupted after some chunks resumes from the last acked
+// chunk: with the stream after it, the state equals the tables.
+func TestSnapshotResumesByChunk(t *testing.T) {
+	t.Parallel()
+	db, full, q := testDB(t)
+	_, full2, q2 := testDB(t)
+	exec(t, db, q("CREATE TABLE $T (id INT PRIMARY KEY, v INT)"), q2("CREATE TABLE $T (k VARCHAR(8) PRIMARY KEY)"))
+	for i := range 50 {
+		exec(t, db, q(fmt.Sprintf("INSERT INTO $T VALUES (%d, %d)", i, i)), q2(fmt.Sprintf("INSERT INTO $T VALUES ('k%02d')", i)))
+	}
+	s := newTestSource(t, []string{full, full2}, func(c *Config) { c.MaxBatch = 1 })
+	if err := s.Open(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	st := newState()
+	ps := readUntil(t, s, st, func(st *state) bool { return len(st.rows) >= 20 })
+	_ = s.Close(context.Background())
+	mid, err := decodePosition(ps[len(ps)-1])
+	if err != nil || mid.Snap == nil {
+		t.Fatalf("want a mid-snapshot position, got %+v, %v", mid, err)
+	}
+	exec(t, db, q("UPDATE $T SET v = -1 WHERE id = 0"), q("DELETE FROM $T WHERE id = 49"))
+
+	s2 := newTestSource(t, []string{full, full2}, nil)
+	if err := s2.Open(context.Background(), ps[len(ps)-1]); err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close(context.Background())
+	readUntil(t, s2, st, func(st *state) bool { return st.snapshots["last"] == 1 })
+	exec(t, db, q("INSERT INTO $T VALUES (1000, 0)"))
+	readUntil(t, s2, st, func(st *state) bool { return st.rows[`{"id":1000}`] != "" })
+	want := tableRows(t, db, full)
+	for k, v := range tableRows(t, db, full2) {
+		want[k] = v
+	}
+	equalRows(t, st.rows, want)
+	if p := s2.Progress(); p.Active {
+		t.Fatalf("progress still active: %+v", p)
+	}
+}
