@@ -37,6 +37,7 @@ func Default() Registry {
 	return Registry{
 		Sources: map[string]SourceFactory{
 			connectors.SourcePostgres: postgresSource,
+			connectors.SourceMySQL:    mysqlSource,
 		},
 		Sinks: map[string]SinkFactory{
 			connectors.SinkRedis:         redisSink,

@@ -110,3 +110,28 @@ pipelines:
 		t.Fatalf("err %v", err)
 	}
 }
+
+func TestSpecsMySQL(t *testing.T) {
+	t.Parallel()
+	cfg := parse(t, `version: 1
+pipelines:
+  - name: inv
+    source:
+      type: mysql
+      dsn: u:p@tcp(127.0.0.1:1)/inv
+      tables: [inv.items]
+`)
+	specs, err := Specs(cfg, Options{Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := specs[0]
+	if p.SourceName != "mysql" || strings.Join(p.Topics, ",") != "inv.inv.items" {
+		t.Fatalf("spec %+v", p)
+	}
+	for range 2 {
+		if _, err := p.NewSource(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
