@@ -17,10 +17,22 @@ import (
 )
 
 var (
-	_ connectors.Source        = (*Source)(nil)
-	_ connectors.TopicDeclarer = (*Source)(nil)
-	_ connectors.Checker       = (*Source)(nil)
+	_ connectors.Source             = (*Source)(nil)
+	_ connectors.TopicDeclarer      = (*Source)(nil)
+	_ connectors.Checker            = (*Source)(nil)
+	_ connectors.PositionValuer     = (*Source)(nil)
+	_ connectors.SnapshotProgresser = (*Source)(nil)
 )
+
+// PositionValue is the binlog offset of p within its file, for the
+// checkpoint gauge (it resets at each rotation).
+func (s *Source) PositionValue(p connectors.Position) (float64, bool) {
+	pos, err := decodePosition(p)
+	if err != nil || pos == nil {
+		return 0, false
+	}
+	return float64(pos.Pos), true
+}
 
 // Source captures the configured tables of one MySQL or MariaDB server.
 // See the package doc for ownership and invariants, DESIGN.md for the

@@ -52,9 +52,19 @@ func (r *runner) run(ctx context.Context, pos *position) error {
 			<-ctx.Done() // nothing more to produce
 			return ctx.Err()
 		}
-		if pos.Schemas == nil {
-			pos.Schemas = r.current
+		// Tables captured now: as of the position when it has them; a table
+		// added to the pipeline since is streamed from here on, without a
+		// snapshot (DESIGN.md); one removed is forgotten.
+		schemas := map[string]*tableSchema{}
+		for name, sc := range r.current {
+			if old := pos.Schemas[name]; old != nil {
+				sc = old
+			} else if pos.Schemas != nil {
+				s.log.Warn("table added to the pipeline is streamed without a snapshot", "table", name)
+			}
+			schemas[name] = sc
 		}
+		pos.Schemas = schemas
 		err = r.stream(ctx, pos)
 		if errors.Is(err, ErrBinlogPurged) && s.cfg.Snapshot == SnapshotWhenNeeded {
 			s.log.Warn("binlog purged past the stored position: snapshotting again", "err", err)
