@@ -20,6 +20,11 @@
 //   - The snapshot of a table is read under an exported snapshot whose
 //     consistent point is where streaming of that table starts, so no change
 //     is lost or applied out of order around the boundary.
+//   - Outbox events (Config.Outbox: inserts into the outbox table, or
+//     transactional logical decoding messages with its prefix) are routed by
+//     the shared, immutable outbox/router.Router and travel with their
+//     transaction's records, so the two invariants above hold for them too;
+//     the outbox table never gets a changelog topic or a snapshot.
 //   - pgoutput parsing never panics out of the package: a panic becomes an
 //     error carrying the LSN (ErrDecode).
 //
