@@ -103,14 +103,20 @@ func (r *runner) snapshot(ctx context.Context, start *position, fresh bool) (*po
 		state.Tables[c.table] = &chunkState{Done: c.done, After: c.after}
 		s.m.snapshotRows.Add(float64(len(c.recs)))
 		s.prog.Add(c.table, int64(len(c.recs)), c.done)
+		w := wire
+		w.Snap = &snapState{Tables: maps.Clone(state.Tables)}
+		if held != nil && len(c.recs) == 0 {
+			// Keep holding the last record (for "last"); the newer
+			// position covers it too.
+			held.pos = w.encode()
+			continue
+		}
 		if held != nil {
 			if err := s.q.push(ctx, *held); err != nil {
 				drain(out)
 				return nil, err
 			}
 		}
-		w := wire
-		w.Snap = &snapState{Tables: maps.Clone(state.Tables)}
 		held = &segment{recs: c.recs, pos: w.encode()}
 	}
 	if werr != nil {
