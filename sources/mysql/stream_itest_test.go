@@ -194,8 +194,19 @@ func TestPurgedBinlog(t *testing.T) {
 		if !errors.Is(err, ErrBinlogPurged) || !strings.Contains(err.Error(), "purged") {
 			t.Fatalf("got %v, want ErrBinlogPurged", err)
 		}
-		return
+		break
 	}
+	// With when_needed the source snapshots again instead, then streams.
+	s3 := newTestSource(t, []string{full}, func(c *Config) { c.Snapshot = SnapshotWhenNeeded })
+	if err := s3.Open(context.Background(), w.encode()); err != nil {
+		t.Fatal(err)
+	}
+	defer s3.Close(context.Background())
+	st3 := newState()
+	readUntil(t, s3, st3, func(st *state) bool { return st.snapshots["last"] == 1 })
+	exec(t, db, q("INSERT INTO $T VALUES (2)"))
+	readUntil(t, s3, st3, func(st *state) bool { return len(st.rows) == 2 })
+	equalRows(t, st3.rows, tableRows(t, db, full))
 }
 
 // A snapshot interrupted after some chunks resumes from the last acked
