@@ -210,6 +210,9 @@ func (r *runner) loop(ctx context.Context, streamer *replication.BinlogStreamer,
 				inTxn, thread = true, int64(e.SlaveProxyID)
 				continue
 			}
+			if inTransactionStatement(q) {
+				continue // SAVEPOINT and friends: not a boundary, not DDL
+			}
 			if !strings.EqualFold(q, "COMMIT") {
 				if err := r.ddl(ctx, st, string(e.Schema), q); err != nil {
 					return err
@@ -355,4 +358,16 @@ func portOf(addr string) uint16 {
 		return 3306
 	}
 	return uint16(n)
+}
+
+// inTransactionStatement reports statements logged inside a transaction
+// that neither end it nor change a schema.
+func inTransactionStatement(q string) bool {
+	u := strings.ToUpper(strings.TrimSpace(q))
+	for _, p := range []string{"SAVEPOINT", "ROLLBACK TO", "RELEASE SAVEPOINT", "XA "} {
+		if strings.HasPrefix(u, p) {
+			return true
+		}
+	}
+	return false
 }

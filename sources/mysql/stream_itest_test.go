@@ -249,3 +249,47 @@ func TestSnapshotResumesByChunk(t *testing.T) {
 		t.Fatalf("progress still active: %+v", p)
 	}
 }
+
+// A savepoint inside a transaction is not a transaction boundary: no
+// position is emitted between the transaction's rows.
+func TestSavepointIsNotABoundary(t *testing.T) {
+	t.Parallel()
+	db, full, q := testDB(t)
+	exec(t, db, q("CREATE TABLE $T (id INT PRIMARY KEY)"))
+	s := newTestSource(t, []string{full}, nil)
+	if err := s.Open(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	st := newState()
+	readUntil(t, s, st, func(*state) bool { return true })
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{q("INSERT INTO $T VALUES (1)"), "SAVEPOINT sp", q("INSERT INTO $T VALUES (2)"), "ROLLBACK TO sp", q("INSERT INTO $T VALUES (3)")} {
+		if _, err := tx.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var got []string
+	for len(got) < 2 {
+		b, err := s.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range b.Records {
+			got = append(got, string(r.Key))
+		}
+		if len(got) == 1 && b.Position != nil {
+			t.Fatalf("a position after only %v of the transaction", got)
+		}
+	}
+	if strings.Join(got, " ") != `{"id":1} {"id":3}` {
+		t.Fatalf("records %v", got)
+	}
+}
