@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"time"
 
 	gosql "github.com/go-sql-driver/mysql"
 
@@ -49,15 +48,12 @@ type Source struct {
 	q    *queue
 	prog cdc.Tracker
 
-	mu      sync.Mutex
-	db      *sql.DB
-	flavor  string
-	opened  bool
-	closed  bool
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	acked   *position
-	started time.Time
+	mu     sync.Mutex
+	db     *sql.DB
+	opened bool
+	closed bool
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 // New validates cfg (after applying defaults) and returns an unopened Source.
@@ -79,7 +75,6 @@ func New(cfg Config, opts ...Option) (*Source, error) {
 		dsn.Params = map[string]string{}
 	}
 	dsn.Params["time_zone"] = "'+00:00'" // timestamps as UTC text
-	dsn.InterpolateParams = false
 	return &Source{
 		cfg: cfg,
 		dsn: dsn,
@@ -184,7 +179,7 @@ func (s *Source) Open(ctx context.Context, from connectors.Position) (err error)
 		pos = &position{Flavor: flavor, GTID: p.gtid, File: p.file, Pos: p.pos, Schemas: current}
 	}
 	s.mu.Lock()
-	s.db, s.flavor, s.started = db, flavor, time.Now()
+	s.db = db
 	s.mu.Unlock()
 	r := &runner{s: s, db: db, flavor: flavor, current: current}
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -228,9 +223,6 @@ func (s *Source) Ack(_ context.Context, upTo connectors.Position) error {
 	// Invariant: ack after durable write. upTo is a Position this source
 	// emitted at a transaction boundary and the runtime acknowledged as
 	// durable; nothing here moves past it.
-	s.mu.Lock()
-	s.acked = pos
-	s.mu.Unlock()
 	s.m.checkpoint.Set(float64(pos.Pos))
 	return nil
 }
