@@ -1,0 +1,581 @@
+package itest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// e2eOps is how many row operations the fault tests' workload runs. Issue
+// 12 asks for 50,000; that is the default as long as it stays within a
+// few minutes on CI, and -e2e.ops makes a run bigger or smaller.
+var e2eOps = flag.Int("e2e.ops", 50_000, "row operations of the end-to-end fault workload")
+
+// e2eTxOps is how many operations one workload transaction holds, and
+// e2eRate caps the workload's operations per second so that the faults
+// land while rows still change (unpaced, Postgres takes 50,000 in ~10 s).
+const (
+	e2eTxOps = 50
+	e2eRate  = 1500
+)
+
+// ownRedis is a redis-server child process of the test, so the test can
+// kill and restart it without touching the shared Redis other tests use.
+// AOF with fsync always makes every acknowledged write survive SIGKILL.
+type ownRedis struct {
+	t    *testing.T
+	addr string
+	dir  string
+	cmd  *exec.Cmd
+	out  *lockedBuffer
+}
+
+func startOwnRedis(t *testing.T) *ownRedis {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		msg := "redis-server not on PATH: the fault tests run their own Redis to restart it"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	r := &ownRedis{t: t, addr: FreeAddr(t), dir: t.TempDir(), out: &lockedBuffer{}}
+	r.start()
+	t.Cleanup(func() {
+		r.kill()
+		if t.Failed() {
+			t.Logf("redis-server output:\n%s", r.out.String())
+		}
+	})
+	return r
+}
+
+func (r *ownRedis) start() {
+	r.t.Helper()
+	_, port, _ := net.SplitHostPort(r.addr)
+	r.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
+		"--appendonly", "yes", "--appendfsync", "always", "--dir", r.dir, "--daemonize", "no")
+	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	rdb := goredis.NewClient(&goredis.Options{Addr: r.addr})
+	defer rdb.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for rdb.Ping(context.Background()).Err() != nil {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("own redis-server on %s not up after 30 s\n%s", r.addr, r.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// kill stops redis-server with SIGKILL (no shutdown save: the AOF is all).
+func (r *ownRedis) kill() {
+	if r.cmd != nil && r.cmd.ProcessState == nil {
+		_ = r.cmd.Process.Kill()
+		_ = r.cmd.Wait()
+	}
+}
+
+// cutProxy forwards TCP to target until cut: then it closes every open
+// connection and refuses new ones until restored. The fault tests put one
+// in front of the shared Elasticsearch and "restart" it by cutting it for
+// a few seconds, since restarting the shared node would break other tests.
+type cutProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	cut    bool
+	conns  map[net.Conn]struct{}
+	wg     sync.WaitGroup
+}
+
+func newCutProxy(t *testing.T, target string) *cutProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(func() {
+		_ = p.ln.Close()
+		p.setCut(true)
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *cutProxy) addr() string { return p.ln.Addr().String() }
+
+func (p *cutProxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.cut {
+			p.mu.Unlock()
+			_ = c.Close()
+			continue
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			p.mu.Unlock()
+			_ = c.Close()
+			continue
+		}
+		p.conns[c], p.conns[up] = struct{}{}, struct{}{}
+		p.wg.Add(2)
+		p.mu.Unlock()
+		pipe := func(dst, src net.Conn) {
+			defer p.wg.Done()
+			_, _ = io.Copy(dst, src)
+			_ = dst.Close()
+			_ = src.Close()
+			p.mu.Lock()
+			delete(p.conns, dst)
+			delete(p.conns, src)
+			p.mu.Unlock()
+		}
+		go pipe(c, up)
+		go pipe(up, c)
+	}
+}
+
+func (p *cutProxy) setCut(cut bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = cut
+	if cut {
+		for c := range p.conns {
+			_ = c.Close()
+		}
+	}
+}
+
+// kill stops a `sluice run` with SIGKILL: no shutdown, no final commit.
+func (p *runProc) kill() {
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait()
+}
+
+// workload runs ops random inserts, updates and deletes over tables (each
+// `(id int PRIMARY KEY, name text, n int)` holding ids 1..next-1 at first)
+// in transactions of e2eTxOps, counting committed operations in done.
+func workload(ctx context.Context, dsn string, tables []string, next int, ops int, seed uint64, done *atomic.Int64) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	rng := rand.New(rand.NewPCG(seed, 12))
+	nexts := map[string]int{}
+	for _, tb := range tables {
+		nexts[tb] = next
+	}
+	start := time.Now()
+	for left := ops; left > 0; {
+		if ahead := time.Duration(float64(ops-left)/e2eRate*float64(time.Second)) - time.Since(start); ahead > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(ahead):
+			}
+		}
+		n := min(e2eTxOps, left)
+		var batch pgx.Batch
+		for range n {
+			tb := tables[rng.IntN(len(tables))]
+			id := 1 + rng.IntN(nexts[tb]-1)
+			switch r := rng.IntN(20); {
+			case r < 8:
+				batch.Queue(fmt.Sprintf("UPDATE %s SET n = n + 1, name = 'u%d' WHERE id = %d", tb, rng.IntN(1_000_000), id))
+			case r < 13:
+				batch.Queue(fmt.Sprintf("DELETE FROM %s WHERE id = %d", tb, id))
+			default:
+				batch.Queue(fmt.Sprintf("INSERT INTO %s VALUES (%d, 'i%d', %d)", tb, nexts[tb], rng.IntN(1000), rng.IntN(1000)))
+				nexts[tb]++
+			}
+		}
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
+			_ = tx.Rollback(ctx)
+			return err
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return err
+		}
+		left -= n
+		done.Add(int64(n))
+	}
+	return nil
+}
+
+// esState reads every document of alias as _id → _source, after a refresh.
+func esState(ctx context.Context, esURL, alias string) (map[string]map[string]any, error) {
+	do := func(method, path, body string, v any) error {
+		req, err := http.NewRequestWithContext(ctx, method, esURL+path, strings.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, b)
+		}
+		if v == nil {
+			return nil
+		}
+		return json.Unmarshal(b, v)
+	}
+	if err := do(http.MethodPost, "/"+alias+"/_refresh", "", nil); err != nil {
+		return nil, err
+	}
+	type page struct {
+		ScrollID string `json:"_scroll_id"`
+		Hits     struct {
+			Hits []struct {
+				ID     string         `json:"_id"`
+				Source map[string]any `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	out := map[string]map[string]any{}
+	var pg page
+	if err := do(http.MethodPost, "/"+alias+"/_search?scroll=1m&size=5000", `{"query":{"match_all":{}}}`, &pg); err != nil {
+		return nil, err
+	}
+	for len(pg.Hits.Hits) > 0 {
+		for _, h := range pg.Hits.Hits {
+			out[h.ID] = h.Source
+		}
+		id := pg.ScrollID
+		pg = page{}
+		if err := do(http.MethodPost, "/_search/scroll", fmt.Sprintf(`{"scroll":"1m","scroll_id":%q}`, id), &pg); err != nil {
+			return nil, err
+		}
+	}
+	_ = do(http.MethodDelete, "/_search/scroll", fmt.Sprintf(`{"scroll_id":%q}`, pg.ScrollID), nil)
+	return out, nil
+}
+
+// diffStates says how have differs from want, or "" when they are equal.
+func diffStates(want, have map[string]map[string]any) string {
+	if statesEqual(want, have) {
+		return ""
+	}
+	missing, extra, differ := 0, 0, 0
+	example := ""
+	for k, v := range want {
+		h, ok := have[k]
+		switch {
+		case !ok:
+			missing++
+		case !maps.Equal(v, h):
+			differ++
+			if example == "" {
+				example = fmt.Sprintf(" (e.g. %s: row %v, sink %v)", k, v, h)
+			}
+		}
+	}
+	for k := range have {
+		if _, ok := want[k]; !ok {
+			extra++
+		}
+	}
+	return fmt.Sprintf("%d rows: %d missing, %d extra, %d different%s", len(want), missing, extra, differ, example)
+}
+
+// sinkCheck reads one sink's copy of one table.
+type sinkCheck struct {
+	name  string
+	table string
+	read  func(ctx context.Context) (map[string]map[string]any, error)
+}
+
+// waitSinksEqual waits until every check's sink copy equals its table row
+// by row; the tables must not change meanwhile.
+func waitSinksEqual(ctx context.Context, t *testing.T, what string, conn *pgx.Conn, checks []sinkCheck, run *runProc) {
+	t.Helper()
+	want := map[string]map[string]map[string]any{}
+	for _, c := range checks {
+		if _, ok := want[c.table]; !ok {
+			want[c.table] = tableState(ctx, t, conn, c.table)
+		}
+	}
+	pending := checks
+	for {
+		var still []sinkCheck
+		var why []string
+		for _, c := range pending {
+			have, err := c.read(ctx)
+			d := ""
+			if err != nil {
+				d = err.Error()
+			} else {
+				d = diffStates(want[c.table], have)
+			}
+			if d != "" {
+				still = append(still, c)
+				why = append(why, fmt.Sprintf("%s (%s): %s", c.name, c.table, d))
+			}
+		}
+		if len(still) == 0 {
+			return
+		}
+		pending = still
+		if ctx.Err() != nil {
+			t.Fatalf("%s: sinks never matched their tables:\n  %s\nsluice run output:\n%s", what, strings.Join(why, "\n  "), run.out.String())
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// TestE2EFaultPostgresToESAndRedis (issue 12): Postgres → broker →
+// Elasticsearch and Redis through `sluice run`, under a random workload of
+// e2eOps operations over three tables in transactions, while `sluice run`
+// is SIGKILLed and restarted twice, Redis is SIGKILLed and restarted once
+// (its own redis-server, AOF fsync always) and Elasticsearch is cut off for
+// a few seconds once (a TCP proxy in front of the shared node: the shared
+// node itself must stay up for other tests). At the end both sinks equal
+// the tables row by row; again after `sluice group reset-offsets
+// --to-earliest` of the Redis sink over a damaged cache, and after `sluice
+// sink rebuild` of every Elasticsearch sink over an index holding a stale
+// document.
+func TestE2EFaultPostgresToESAndRedis(t *testing.T) {
+	t.Parallel()
+	dsn, esURL := Need(t, Postgres), Need(t, Elasticsearch)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	s := suffix()
+	pipeline := "e2e" + strings.ReplaceAll(s, "_", "")
+	letters := []string{"a", "b", "c"}
+	var tables, topics, aliases []string
+	for _, l := range letters {
+		tables = append(tables, "e2e_"+s+"_"+l)
+		topics = append(topics, pipeline+".public.e2e_"+s+"_"+l)
+		aliases = append(aliases, pipeline+"_"+l)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	t.Cleanup(func() {
+		c := context.Background()
+		// The test's own connection is closed by now (defers run before
+		// cleanups), so clean up on a fresh one.
+		cc, err := pgx.Connect(c, dsn)
+		if err != nil {
+			t.Logf("cleanup: %v", err)
+			return
+		}
+		defer cc.Close(c)
+		DropSlot(c, func(ctx context.Context, q string, args ...any) error {
+			_, err := cc.Exec(ctx, q, args...)
+			return err
+		}, "sluice_"+pipeline)
+		_, _ = cc.Exec(c, "DROP PUBLICATION IF EXISTS sluice_"+pipeline)
+		for _, tb := range tables {
+			_, _ = cc.Exec(c, "DROP TABLE IF EXISTS "+tb)
+		}
+		for _, a := range aliases {
+			req, _ := http.NewRequestWithContext(c, http.MethodDelete, esURL+"/"+a+"-*", nil)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}
+	})
+	const seeded = 200
+	for _, tb := range tables {
+		if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE TABLE %s (id int PRIMARY KEY, name text NOT NULL, n int NOT NULL); INSERT INTO %s SELECT g, 'row '||g, 0 FROM generate_series(1, %d) g", tb, tb, seeded)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	red := startOwnRedis(t)
+	rdb := goredis.NewClient(&goredis.Options{Addr: red.addr})
+	defer rdb.Close()
+	eu := strings.TrimPrefix(strings.TrimPrefix(esURL, "http://"), "https://")
+	proxy := newCutProxy(t, strings.TrimSuffix(eu, "/"))
+	b := StartBroker(t, "")
+
+	var sinks strings.Builder
+	fmt.Fprintf(&sinks, `      - name: cache
+        type: redis
+        addr: %s
+        topics: [%s]
+`, red.addr, strings.Join(topics, ", "))
+	for i, l := range letters {
+		fmt.Fprintf(&sinks, `      - name: search-%s
+        type: elasticsearch
+        url: http://%s
+        index: %s
+        topics: [%s]
+`, l, proxy.addr(), aliases[i], topics[i])
+	}
+	file := filepath.Join(t.TempDir(), "pipeline.yaml")
+	yaml := fmt.Sprintf(`version: 1
+broker:
+  bootstrap: [%s]
+pipelines:
+  - name: %s
+    source:
+      type: postgres
+      dsn: %s
+      tables: [%s]
+      partitions: 3
+    sinks:
+%s`, b.Addr, pipeline, dsn, "public."+strings.Join(tables, ", public."), sinks.String())
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	admin := FreeAddr(t)
+	run := startRun(t, file, admin)
+
+	var checks []sinkCheck
+	for i, tb := range tables {
+		prefix := pipeline + ":" + tb + ":" // the Redis sink's default key template
+		checks = append(checks,
+			sinkCheck{name: "redis", table: tb, read: func(ctx context.Context) (map[string]map[string]any, error) {
+				return redisState(ctx, t, rdb, prefix), nil
+			}},
+			sinkCheck{name: "elasticsearch " + aliases[i], table: tb, read: func(ctx context.Context) (map[string]map[string]any, error) {
+				return esState(ctx, esURL, aliases[i])
+			}})
+	}
+
+	// The workload runs while the faults below hit, each once the workload
+	// reached its share (or ended): fault timing is not what passes or fails.
+	ops := *e2eOps
+	var done atomic.Int64
+	werr := make(chan error, 1)
+	start := time.Now()
+	go func() { werr <- workload(ctx, dsn, tables, seeded+1, ops, uint64(time.Now().UnixNano()), &done) }()
+	var workErr error
+	finished := false
+	reach := func(frac float64) {
+		for !finished && done.Load() < int64(float64(ops)*frac) {
+			select {
+			case workErr = <-werr:
+				finished = true
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	reach(1.0 / 6)
+	t.Logf("fault: SIGKILL sluice run at %d ops", done.Load())
+	run.kill()
+	time.Sleep(time.Second)
+	run = startRun(t, file, admin)
+
+	reach(2.0 / 6)
+	t.Logf("fault: SIGKILL redis-server at %d ops, 3 s down", done.Load())
+	red.kill()
+	time.Sleep(3 * time.Second)
+	red.start()
+
+	reach(3.0 / 6)
+	t.Logf("fault: Elasticsearch cut off at %d ops, 5 s", done.Load())
+	proxy.setCut(true)
+	time.Sleep(5 * time.Second)
+	proxy.setCut(false)
+
+	reach(4.0 / 6)
+	t.Logf("fault: SIGKILL sluice run at %d ops", done.Load())
+	run.kill()
+	time.Sleep(time.Second)
+	run = startRun(t, file, admin)
+
+	if !finished {
+		workErr = <-werr
+	}
+	if workErr != nil {
+		t.Fatalf("workload: %v", workErr)
+	}
+	t.Logf("workload: %d ops in %s", ops, time.Since(start).Round(time.Millisecond))
+	waitSinksEqual(ctx, t, "after the workload and faults", conn, checks, run)
+	t.Logf("sinks equal the tables %s after the workload started", time.Since(start).Round(time.Millisecond))
+
+	// Replay: stop, damage the cache, reset the Redis sink's group.
+	run.stop()
+	i := 0
+	for _, tb := range tables {
+		prefix := pipeline + ":" + tb + ":"
+		for k := range redisState(ctx, t, rdb, prefix) {
+			switch i % 3 {
+			case 0:
+				rdb.Del(ctx, prefix+k)
+			case 1:
+				rdb.Set(ctx, prefix+k, `{"damaged":true}`, 0)
+			}
+			i++
+		}
+	}
+	args := []string{"group", "reset-offsets", "--group", "sluice." + pipeline + ".cache", "--to-earliest", "--execute", "--bootstrap", b.Addr}
+	for _, tp := range topics {
+		args = append(args, "--topic", tp)
+	}
+	MustSluice(t, args...)
+	run = startRun(t, file, admin)
+	waitSinksEqual(ctx, t, "after reset-offsets --to-earliest", conn, checks, run)
+
+	// Rebuild every Elasticsearch sink over an index holding a document no
+	// row backs, while rows keep changing.
+	for _, a := range aliases {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, esURL+"/"+a+"/_doc/999999999?refresh=true", bytes.NewReader([]byte(`{"stale":true}`)))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("indexing a stale document into %s: %s", a, resp.Status)
+		}
+	}
+	waitReady(ctx, t, admin)
+	for _, l := range letters {
+		MustSluice(t, "sink", "rebuild", "--pipeline", pipeline, "--sink", "search-"+l, "--admin", admin)
+	}
+	if err := workload(ctx, dsn, tables, seeded+1+ops, 500, 99, &done); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("workload during the rebuild: %v", err)
+	}
+	for _, l := range letters {
+		waitRebuildDone(ctx, t, admin, pipeline, "search-"+l)
+	}
+	waitSinksEqual(ctx, t, "after sink rebuild", conn, checks, run)
+	run.stop()
+}
