@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -391,4 +392,69 @@ pipelines:
 	noSecret(t, "GET /api/v1/status", httpGet(ctx, t, "http://"+admin+"/api/v1/status"), redisPassword)
 	run.stop()
 	noSecret(t, "sluice run output", run.out.String(), redisPassword)
+}
+
+// TestRunPostgresSSLRequired: the test Postgres serves no SSL, so a DSN
+// with sslmode=require must fail with a clear error (pgx: "tls error:
+// server refused TLS connection"), and the DSN's password must not be
+// printed (by validate or run).
+// (A positive sslmode=verify-full case needs an SSL-enabled Postgres; the
+// shared test server has none.)
+func TestRunPostgresSSLRequired(t *testing.T) {
+	t.Parallel()
+	dsn := Need(t, Postgres)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const pgPassword = "Pg-pa55-itest-5ecret"
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(u.User.Username(), pgPassword)
+	q := u.Query()
+	q.Set("sslmode", "require")
+	u.RawQuery = q.Encode()
+
+	s := suffix()
+	pipeline := "pgssl" + strings.ReplaceAll(s, "_", "")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "pipeline.yaml")
+	yaml := fmt.Sprintf(`version: 1
+broker:
+  embedded: {data_dir: %s, listen: %s}
+pipelines:
+  - name: %s
+    source:
+      type: postgres
+      dsn: "${PGSSL_DSN}"
+      tables: [public.pgssl_%s]
+`, filepath.Join(dir, "data"), FreeAddr(t), pipeline, s)
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"PGSSL_DSN=" + u.String()}
+	code, out := sluiceEnv(t, env, "pipeline", "validate", "-f", file)
+	if code != 0 {
+		t.Fatalf("pipeline validate: exit %d\n%s", code, out)
+	}
+	noSecret(t, "sluice pipeline validate output", out, pgPassword)
+
+	run := startRunEnv(t, file, FreeAddr(t), env...)
+	sslErr := func() string {
+		for _, l := range strings.Split(run.out.String(), "\n") {
+			if strings.Contains(l, "level=ERROR") && strings.Contains(l, "source=postgres") && strings.Contains(l, "refused TLS") {
+				return l
+			}
+		}
+		return ""
+	}
+	for sslErr() == "" {
+		if ctx.Err() != nil {
+			t.Fatalf("no TLS error from the source:\n%s", run.out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("the error: %s", sslErr())
+	run.stop()
+	noSecret(t, "sluice run output", run.out.String(), pgPassword)
 }
