@@ -157,12 +157,14 @@ func TestRunSecureBroker(t *testing.T) {
 	defer rdb.Close()
 
 	dir := t.TempDir()
-	file := filepath.Join(dir, "pipeline.yaml")
-	yaml := fmt.Sprintf(`version: 1
+	// pipelineFile writes the pipeline with the broker's tls and sasl blocks.
+	pipelineFile := func(name, tlsBlock, saslBlock string) string {
+		file := filepath.Join(dir, name)
+		yaml := fmt.Sprintf(`version: 1
 broker:
   bootstrap: [%s]
-  tls: {ca_file: %s}
-  sasl: {mechanism: SCRAM-SHA-512, username: piper, password: "${%s}"}
+  tls: %s
+  sasl: %s
 pipelines:
   - name: %s
     source:
@@ -175,10 +177,14 @@ pipelines:
         addr: %s
         topics: [%s.public.%s]
         key: "%s{id}"
-`, sb.Addr, sb.pki.ca, secPiperEnv, pipeline, dsn, table, redisAddr, pipeline, table, prefix)
-	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
+`, sb.Addr, tlsBlock, saslBlock, pipeline, dsn, table, redisAddr, pipeline, table, prefix)
+		if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return file
 	}
+	caBlock := "{ca_file: " + sb.pki.ca + "}"
+	file := pipelineFile("pipeline.yaml", caBlock, `{mechanism: SCRAM-SHA-512, username: piper, password: "${`+secPiperEnv+`}"}`)
 	env := []string{secPiperEnv + "=" + secPiperPassword}
 
 	code, out := sluiceEnv(t, env, "pipeline", "validate", "-f", file)
@@ -247,6 +253,62 @@ pipelines:
 		noSecret(t, "sluice run output (wrong password)", run.out.String(), secPiperPassword, secWrongPassword)
 		t.Logf("the error: %s", authErr())
 	})
+	t.Run("no ca_file", func(t *testing.T) {
+		// System roots do not know the test CA.
+		run := startRunEnv(t, pipelineFile("noca.yaml", "{}", `{mechanism: SCRAM-SHA-512, username: piper, password: "${`+secPiperEnv+`}"}`), FreeAddr(t), env...)
+		wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
+		defer wcancel()
+		certErr := func() string {
+			for _, l := range strings.Split(run.out.String(), "\n") {
+				if strings.Contains(l, "level=ERROR") && strings.Contains(l, "certificate signed by unknown authority") {
+					return l
+				}
+			}
+			return ""
+		}
+		for certErr() == "" {
+			if wctx.Err() != nil {
+				t.Fatalf("no certificate error within 60 s:\n%s", run.out.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("the error: %s", certErr())
+		run.stop()
+		noSecret(t, "sluice run output (no ca_file)", run.out.String(), secPiperPassword)
+	})
+	// The same pipeline resumes with the other mechanisms, the password read
+	// from a file; rows changed meanwhile arrive.
+	pwFile := filepath.Join(dir, "piper.pw")
+	if err := os.WriteFile(pwFile, []byte(secPiperPassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sb.admin(t, []string{"SLUICE_USER_PASSWORD=" + secPiperPassword}, "user", "create", "piper256", "--mechanism", "SCRAM-SHA-256")
+	for _, res := range [][]string{{"--topic", "*"}, {"--group", "*"}, {"--cluster"}} {
+		sb.admin(t, nil, append([]string{"acl", "add", "--principal", "User:piper256", "--operation", "all"}, res...)...)
+	}
+	for i, c := range []struct{ mech, user string }{{"PLAIN", "piper"}, {"SCRAM-SHA-256", "piper256"}} {
+		t.Run(c.mech+" password_file", func(t *testing.T) {
+			if _, err := conn.Exec(ctx, fmt.Sprintf("UPDATE %s SET n = n + 1000 WHERE id %% 2 = %d", table, i)); err != nil {
+				t.Fatal(err)
+			}
+			file := pipelineFile(c.mech+".yaml", caBlock, fmt.Sprintf("{mechanism: %s, username: %s, password_file: %s}", c.mech, c.user, pwFile))
+			code, out := Sluice(t, "pipeline", "validate", "-f", file)
+			if code != 0 {
+				t.Fatalf("pipeline validate: exit %d\n%s", code, out)
+			}
+			noSecret(t, "sluice pipeline validate output", out, secPiperPassword)
+			if statesEqual(tableState(ctx, t, conn, table), redisState(ctx, t, rdb, prefix)) {
+				t.Fatal("Redis already equals the table before the run")
+			}
+			run := startRunEnv(t, file, FreeAddr(t))
+			waitEqual(ctx, t, c.mech, conn, table, rdb, prefix, run)
+			if !strings.Contains(run.out.String(), "sasl="+c.mech) {
+				t.Fatalf("sluice run does not say it uses %s:\n%s", c.mech, run.out.String())
+			}
+			run.stop()
+			noSecret(t, "sluice run output", run.out.String(), secPiperPassword)
+		})
+	}
 	noSecret(t, "sluice broker output", sb.Output(), secPiperPassword, secWrongPassword)
 }
 
