@@ -7,9 +7,13 @@ package itest
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
@@ -519,4 +523,152 @@ pipelines:
 	t.Logf("the error: %s", sslErr())
 	run.stop()
 	noSecret(t, "sluice run output", run.out.String(), pgPassword)
+}
+
+// TestRunElasticsearchTLS: the local Elasticsearch serves plain HTTP, so
+// the test puts an HTTPS reverse proxy in front of it (certificate from a
+// private CA, basic auth required). A Postgres → Elasticsearch pipeline
+// with url https://…, ca_file and password_file indexes every row; the
+// password appears in no output; without ca_file the sink reports the
+// certificate error, and with a wrong password a 401.
+func TestRunElasticsearchTLS(t *testing.T) {
+	t.Parallel()
+	dsn, esURL := Need(t, Postgres), Need(t, Elasticsearch)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	pki := newSecPKI(t)
+	const esUser, esPassword = "elastic", "Es-pa55-itest-5ecret"
+	target, err := url.Parse(esURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.LoadX509KeyPair(pki.cert, pki.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != esUser || p != esPassword {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"error":{"type":"security_exception","reason":"unable to authenticate user"},"status":401}`)
+			return
+		}
+		r.Header.Del("Authorization")
+		proxy.ServeHTTP(w, r)
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the no-ca_file case's handshake errors
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+
+	s := suffix()
+	pipeline, table := "estls"+strings.ReplaceAll(s, "_", ""), "estls_"+s
+	index := pipeline + "-search"
+	t.Cleanup(func() {
+		req, _ := http.NewRequest(http.MethodDelete, esURL+"/"+index+"*", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	})
+	const rows = 40
+	conn := pgTable(ctx, t, dsn, pipeline, table, rows)
+	defer conn.Close(context.Background())
+	count := func() int {
+		resp, err := http.Get(esURL + "/" + index + "/_count")
+		if err != nil {
+			return -1
+		}
+		defer resp.Body.Close()
+		var c struct{ Count int }
+		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&c) != nil {
+			return -1
+		}
+		return c.Count
+	}
+
+	dir := t.TempDir()
+	goodPW, wrongPW := filepath.Join(dir, "es.pw"), filepath.Join(dir, "wrong.pw")
+	for f, pw := range map[string]string{goodPW: esPassword, wrongPW: secWrongPassword} {
+		if err := os.WriteFile(f, []byte(pw+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pipelineFile := func(name, extra, pwFile string) string {
+		file := filepath.Join(dir, name)
+		yaml := fmt.Sprintf(`version: 1
+broker:
+  embedded: {data_dir: %s, listen: %s}
+pipelines:
+  - name: %s
+    source:
+      type: postgres
+      dsn: %s
+      tables: [public.%s]
+    sinks:
+      - name: search
+        type: elasticsearch
+        url: %s
+        index: %s
+        username: %s
+        password_file: %s
+        topics: [%s.public.%s]
+%s`, filepath.Join(dir, "data"), FreeAddr(t), pipeline, dsn, table, srv.URL, index, esUser, pwFile, pipeline, table, extra)
+		if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return file
+	}
+	// failsWith runs a pipeline that must not index and waits for the
+	// sink's logged error holding want.
+	failsWith := func(t *testing.T, file, want string) {
+		t.Helper()
+		run := startRunEnv(t, file, FreeAddr(t))
+		line := func() string {
+			for _, l := range strings.Split(run.out.String(), "\n") {
+				if strings.Contains(l, "level=ERROR") && strings.Contains(l, "sink=search") && strings.Contains(l, want) {
+					return l
+				}
+			}
+			return ""
+		}
+		for line() == "" {
+			if ctx.Err() != nil {
+				t.Fatalf("no sink error with %q:\n%s", want, run.out.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("the error: %s", line())
+		run.stop()
+		noSecret(t, "sluice run output", run.out.String(), esPassword, secWrongPassword)
+		if n := count(); n > 0 {
+			t.Fatalf("%d documents indexed", n)
+		}
+	}
+	t.Run("no ca_file", func(t *testing.T) {
+		failsWith(t, pipelineFile("noca.yaml", "", goodPW), "certificate signed by unknown authority")
+	})
+	t.Run("wrong password", func(t *testing.T) {
+		failsWith(t, pipelineFile("wrong.yaml", "        ca_file: "+pki.ca+"\n", wrongPW), "401")
+	})
+
+	file := pipelineFile("pipeline.yaml", "        ca_file: "+pki.ca+"\n", goodPW)
+	code, out := Sluice(t, "pipeline", "validate", "-f", file)
+	if code != 0 {
+		t.Fatalf("pipeline validate: exit %d\n%s", code, out)
+	}
+	noSecret(t, "sluice pipeline validate output", out, esPassword)
+	admin := FreeAddr(t)
+	run := startRunEnv(t, file, admin)
+	for count() != rows {
+		if ctx.Err() != nil {
+			t.Fatalf("index %s holds %d documents, want %d\n%s", index, count(), rows, run.out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	waitReady(ctx, t, admin)
+	noSecret(t, "GET /metrics", httpGet(ctx, t, "http://"+admin+"/metrics"), esPassword)
+	noSecret(t, "GET /api/v1/status", httpGet(ctx, t, "http://"+admin+"/api/v1/status"), esPassword)
+	run.stop()
+	noSecret(t, "sluice run output", run.out.String(), esPassword)
 }
