@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/jackc/pgx/v5"
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -671,4 +672,149 @@ pipelines:
 	noSecret(t, "GET /api/v1/status", httpGet(ctx, t, "http://"+admin+"/api/v1/status"), esPassword)
 	run.stop()
 	noSecret(t, "sluice run output", run.out.String(), esPassword)
+}
+
+// TestRunMySQLSecrets: a MySQL → Redis pipeline as a user with a distinct
+// password, the DSN from the environment: Redis equals the table and the
+// password appears in no output. The test server has TLS disabled, so a
+// DSN with tls=true must fail with a clear error (and no password).
+func TestRunMySQLSecrets(t *testing.T) {
+	t.Parallel()
+	d, err := ParseMySQLDSN(Need(t, MySQL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	redisAddr := Need(t, Redis)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	conn, err := client.ConnectWithContext(ctx, d.Addr(), d.User, d.Password, d.DB, 10*time.Second)
+	if err != nil {
+		t.Fatalf("connecting to mysql at %s: %v", d.Addr(), err)
+	}
+	defer conn.Close()
+	s := suffix()
+	pipeline, table, user := "mysec"+strings.ReplaceAll(s, "_", ""), "mysec_"+s, "sec"+strings.ReplaceAll(s, "_", "")[4:]
+	const myPassword = "My-pa55-itest-5ecret"
+	prefix := pipeline + ":"
+	t.Cleanup(func() {
+		cc, err := client.Connect(d.Addr(), d.User, d.Password, d.DB)
+		if err != nil {
+			t.Logf("cleanup: %v", err)
+			return
+		}
+		defer cc.Close()
+		_, _ = cc.Execute("DROP TABLE IF EXISTS " + table)
+		_, _ = cc.Execute(fmt.Sprintf("DROP USER IF EXISTS '%s'@'127.0.0.1'", user))
+	})
+	for _, q := range []string{
+		fmt.Sprintf("CREATE USER '%s'@'127.0.0.1' IDENTIFIED BY '%s'", user, myPassword),
+		fmt.Sprintf("GRANT ALL PRIVILEGES ON *.* TO '%s'@'127.0.0.1'", user),
+		fmt.Sprintf("CREATE TABLE %s (id INT PRIMARY KEY, name VARCHAR(50) NOT NULL, n INT NOT NULL)", table),
+	} {
+		if _, err := conn.Execute(q); err != nil {
+			t.Fatalf("%s: %v", strings.Replace(q, myPassword, "***", 1), err)
+		}
+	}
+	for i := 1; i <= 30; i++ {
+		if _, err := conn.Execute(fmt.Sprintf("INSERT INTO %s VALUES (%d, 'row %d', %d)", table, i, i, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rdb := goredis.NewClient(&goredis.Options{Addr: redisAddr})
+	defer rdb.Close()
+	mysqlState := func() map[string]map[string]any {
+		res, err := conn.Execute(fmt.Sprintf("SELECT id, name, n FROM %s", table))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]map[string]any{}
+		for i := range res.RowNumber() {
+			id, _ := res.GetInt(i, 0)
+			name, _ := res.GetString(i, 1)
+			n, _ := res.GetInt(i, 2)
+			out[fmt.Sprint(id)] = map[string]any{"id": float64(id), "name": name, "n": float64(n)}
+		}
+		return out
+	}
+	waitMySQLEqual := func(what string, run *runProc) {
+		t.Helper()
+		for !statesEqual(mysqlState(), redisState(ctx, t, rdb, prefix)) {
+			if ctx.Err() != nil {
+				t.Fatalf("%s: Redis never matched the table\nhave %v\n%s", what, redisState(ctx, t, rdb, prefix), run.out.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+
+	dir := t.TempDir()
+	file := filepath.Join(dir, "pipeline.yaml")
+	yaml := fmt.Sprintf(`version: 1
+broker:
+  embedded: {data_dir: %s, listen: %s}
+pipelines:
+  - name: %s
+    source:
+      type: mysql
+      dsn: "${MYSEC_DSN}"
+      tables: [%s.%s]
+    sinks:
+      - name: cache
+        type: redis
+        addr: %s
+        topics: [%s.%s.%s]
+        key: "%s{id}"
+`, filepath.Join(dir, "data"), FreeAddr(t), pipeline, d.DB, table, redisAddr, pipeline, d.DB, table, prefix)
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := fmt.Sprintf("%s:%s@tcp(%s)/%s", user, myPassword, d.Addr(), d.DB)
+
+	t.Run("tls=true without server TLS", func(t *testing.T) {
+		env := []string{"MYSEC_DSN=" + base + "?tls=true"}
+		run := startRunEnv(t, file, FreeAddr(t), env...)
+		line := func() string {
+			for _, l := range strings.Split(run.out.String(), "\n") {
+				if strings.Contains(l, "level=ERROR") && strings.Contains(l, "source=mysql") && strings.Contains(l, "TLS") {
+					return l
+				}
+			}
+			return ""
+		}
+		for line() == "" {
+			if ctx.Err() != nil {
+				t.Fatalf("no TLS error from the source:\n%s", run.out.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("the error: %s", line())
+		run.stop()
+		noSecret(t, "sluice run output", run.out.String(), myPassword)
+	})
+
+	env := []string{"MYSEC_DSN=" + base}
+	code, out := sluiceEnv(t, env, "pipeline", "validate", "-f", file)
+	if code != 0 {
+		t.Fatalf("pipeline validate: exit %d\n%s", code, out)
+	}
+	noSecret(t, "sluice pipeline validate output", out, myPassword)
+	admin := FreeAddr(t)
+	run := startRunEnv(t, file, admin, env...)
+	waitMySQLEqual("after the snapshot", run)
+	if _, err := conn.Execute(fmt.Sprintf("UPDATE %s SET n = n + 100 WHERE id %% 3 = 0", table)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Execute(fmt.Sprintf("DELETE FROM %s WHERE id %% 5 = 0", table)); err != nil {
+		t.Fatal(err)
+	}
+	waitMySQLEqual("after streamed changes", run)
+	waitReady(ctx, t, admin)
+	noSecret(t, "GET /metrics", httpGet(ctx, t, "http://"+admin+"/metrics"), myPassword)
+	noSecret(t, "GET /api/v1/status", httpGet(ctx, t, "http://"+admin+"/api/v1/status"), myPassword)
+	code, out = Sluice(t, "status", "--admin", admin)
+	if code != 0 {
+		t.Fatalf("sluice status: exit %d\n%s", code, out)
+	}
+	noSecret(t, "sluice status output", out, myPassword)
+	run.stop()
+	noSecret(t, "sluice run output", run.out.String(), myPassword)
 }
