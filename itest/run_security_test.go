@@ -6,11 +6,19 @@ package itest
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -817,4 +825,186 @@ pipelines:
 	noSecret(t, "sluice status output", out, myPassword)
 	run.stop()
 	noSecret(t, "sluice run output", run.out.String(), myPassword)
+}
+
+// newMTLSPKI is a throwaway CA with a server certificate for 127.0.0.1 and
+// a client certificate (CN=piper), all written as PEM files.
+func newMTLSPKI(t *testing.T) (p secPKI, clientCert, clientKey string) {
+	t.Helper()
+	dir := t.TempDir()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sluice-itest-mtls-ca"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, typ string, der []byte) string {
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	leaf := func(name string, serial int64, tmpl *x509.Certificate) (string, string) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl.SerialNumber, tmpl.KeyUsage = big.NewInt(serial), x509.KeyUsageDigitalSignature
+		tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour)
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kd, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return write(name+".pem", "CERTIFICATE", der), write(name+".key", "PRIVATE KEY", kd)
+	}
+	p = secPKI{dir: dir, ca: write("ca.pem", "CERTIFICATE", caDER), pool: x509.NewCertPool()}
+	p.pool.AddCert(ca)
+	p.cert, p.key = leaf("server", 2, &x509.Certificate{Subject: pkix.Name{CommonName: "localhost"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:    []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}})
+	clientCert, clientKey = leaf("client", 3, &x509.Certificate{Subject: pkix.Name{CommonName: "piper"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	return p, clientCert, clientKey
+}
+
+// TestRunMutualTLS: client certificates from the pipeline file. The broker
+// (`--tls-client-ca`) and Redis (`--tls-auth-clients yes`) both require
+// one; a Postgres → Redis pipeline with cert_file/key_file on both delivers
+// the table, and without them each side reports the refused handshake.
+func TestRunMutualTLS(t *testing.T) {
+	t.Parallel()
+	dsn := Need(t, Postgres)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	pki, clientCert, clientKey := newMTLSPKI(t)
+	b := StartBroker(t, "", "--tls-cert", pki.cert, "--tls-key", pki.key, "--tls-client-ca", pki.ca)
+	redisAddr, rdb := startTLSRedisClientAuth(t, pki, clientCert, clientKey)
+
+	s := suffix()
+	pipeline, table := "mtls"+strings.ReplaceAll(s, "_", ""), "mtls_"+s
+	prefix := pipeline + ":"
+	conn := pgTable(ctx, t, dsn, pipeline, table, 40)
+	defer conn.Close(context.Background())
+
+	dir := t.TempDir()
+	withCert := fmt.Sprintf("{ca_file: %s, cert_file: %s, key_file: %s}", pki.ca, clientCert, clientKey)
+	noCert := fmt.Sprintf("{ca_file: %s}", pki.ca)
+	pipelineFile := func(name, brokerTLS, redisTLS string) string {
+		file := filepath.Join(dir, name)
+		yaml := fmt.Sprintf(`version: 1
+broker:
+  bootstrap: [%s]
+  tls: %s
+pipelines:
+  - name: %s
+    source:
+      type: postgres
+      dsn: %s
+      tables: [public.%s]
+    sinks:
+      - name: cache
+        type: redis
+        addr: %s
+        tls: %s
+        topics: [%s.public.%s]
+        key: "%s{id}"
+`, b.Addr, brokerTLS, pipeline, dsn, table, redisAddr, redisTLS, pipeline, table, prefix)
+		if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return file
+	}
+	// refused waits for an ERROR line of the given component naming want.
+	refused := func(t *testing.T, file, component, want string) {
+		t.Helper()
+		run := startRunEnv(t, file, FreeAddr(t))
+		line := func() string {
+			for _, l := range strings.Split(run.out.String(), "\n") {
+				if strings.Contains(l, "level=ERROR") && strings.Contains(l, component) && strings.Contains(l, want) {
+					return l
+				}
+			}
+			return ""
+		}
+		for line() == "" {
+			if ctx.Err() != nil {
+				t.Fatalf("no %s error with %q:\n%s", component, want, run.out.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("the error: %s", line())
+		run.stop()
+	}
+	t.Run("broker without client certificate", func(t *testing.T) {
+		refused(t, pipelineFile("nobroker.yaml", noCert, withCert), "source=postgres", "tls: certificate required")
+	})
+	t.Run("redis without client certificate", func(t *testing.T) {
+		refused(t, pipelineFile("noredis.yaml", withCert, noCert), "sink=cache", "tls: certificate required")
+	})
+	run := startRunEnv(t, pipelineFile("pipeline.yaml", withCert, withCert), FreeAddr(t))
+	waitEqual(ctx, t, "after the snapshot", conn, table, rdb, prefix, run)
+	if _, err := conn.Exec(ctx, fmt.Sprintf("UPDATE %s SET n = n + 100 WHERE id %% 3 = 0", table)); err != nil {
+		t.Fatal(err)
+	}
+	waitEqual(ctx, t, "after streamed changes", conn, table, rdb, prefix, run)
+	run.stop()
+}
+
+// startTLSRedisClientAuth runs a TLS-only redis-server that requires a
+// client certificate signed by pki's CA; the returned client presents one.
+func startTLSRedisClientAuth(t *testing.T, pki secPKI, clientCert, clientKey string) (string, *goredis.Client) {
+	t.Helper()
+	addr := FreeAddr(t)
+	_, port, _ := strings.Cut(addr, ":")
+	cmd := exec.Command("redis-server", "--port", "0", "--bind", "127.0.0.1", "--tls-port", port,
+		"--tls-cert-file", pki.cert, "--tls-key-file", pki.key, "--tls-ca-cert-file", pki.ca,
+		"--tls-auth-clients", "yes", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("redis-server output:\n%s", out.String())
+		}
+	})
+	cert, err := tls.LoadX509KeyPair(clientCert, clientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := goredis.NewClient(&goredis.Options{Addr: addr, TLSConfig: &tls.Config{RootCAs: pki.pool,
+		ServerName: "127.0.0.1", Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}})
+	t.Cleanup(func() { _ = rdb.Close() })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		pctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := rdb.Ping(pctx).Err()
+		cancel()
+		if err == nil {
+			return addr, rdb
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mTLS redis on %s not ready after 30s: %v\n%s", addr, err, out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
