@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/jackc/pgx/v5"
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -185,13 +186,9 @@ func (p *runProc) kill() {
 
 // workload runs ops random inserts, updates and deletes over tables (each
 // `(id int PRIMARY KEY, name text, n int)` holding ids 1..next-1 at first)
-// in transactions of e2eTxOps, counting committed operations in done.
-func workload(ctx context.Context, dsn string, tables []string, next int, ops int, seed uint64, done *atomic.Int64) error {
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
+// in transactions of e2eTxOps statements that commit runs, counting
+// committed operations in done.
+func workload(ctx context.Context, tables []string, next int, ops int, seed uint64, done *atomic.Int64, commit func(ctx context.Context, stmts []string) error) error {
 	rng := rand.New(rand.NewPCG(seed, 12))
 	nexts := map[string]int{}
 	for _, tb := range tables {
@@ -207,19 +204,40 @@ func workload(ctx context.Context, dsn string, tables []string, next int, ops in
 			}
 		}
 		n := min(e2eTxOps, left)
-		var batch pgx.Batch
+		stmts := make([]string, 0, n)
 		for range n {
 			tb := tables[rng.IntN(len(tables))]
 			id := 1 + rng.IntN(nexts[tb]-1)
 			switch r := rng.IntN(20); {
 			case r < 8:
-				batch.Queue(fmt.Sprintf("UPDATE %s SET n = n + 1, name = 'u%d' WHERE id = %d", tb, rng.IntN(1_000_000), id))
+				stmts = append(stmts, fmt.Sprintf("UPDATE %s SET n = n + 1, name = 'u%d' WHERE id = %d", tb, rng.IntN(1_000_000), id))
 			case r < 13:
-				batch.Queue(fmt.Sprintf("DELETE FROM %s WHERE id = %d", tb, id))
+				stmts = append(stmts, fmt.Sprintf("DELETE FROM %s WHERE id = %d", tb, id))
 			default:
-				batch.Queue(fmt.Sprintf("INSERT INTO %s VALUES (%d, 'i%d', %d)", tb, nexts[tb], rng.IntN(1000), rng.IntN(1000)))
+				stmts = append(stmts, fmt.Sprintf("INSERT INTO %s VALUES (%d, 'i%d', %d)", tb, nexts[tb], rng.IntN(1000), rng.IntN(1000)))
 				nexts[tb]++
 			}
+		}
+		if err := commit(ctx, stmts); err != nil {
+			return err
+		}
+		left -= n
+		done.Add(int64(n))
+	}
+	return nil
+}
+
+// pgWorkload is workload on a connection of its own to Postgres at dsn.
+func pgWorkload(ctx context.Context, dsn string, tables []string, next int, ops int, seed uint64, done *atomic.Int64) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	return workload(ctx, tables, next, ops, seed, done, func(ctx context.Context, stmts []string) error {
+		var batch pgx.Batch
+		for _, q := range stmts {
+			batch.Queue(q)
 		}
 		tx, err := conn.Begin(ctx)
 		if err != nil {
@@ -229,13 +247,50 @@ func workload(ctx context.Context, dsn string, tables []string, next int, ops in
 			_ = tx.Rollback(ctx)
 			return err
 		}
-		if err := tx.Commit(ctx); err != nil {
-			return err
+		return tx.Commit(ctx)
+	})
+}
+
+// fault is one fault a test injects once its workload did at of its
+// operations (or ended).
+type fault struct {
+	at   float64
+	name string
+	do   func()
+}
+
+// withFaults runs work (ops operations, counting in done) in a goroutine
+// and injects faults, in order, as it progresses; it fails t if work
+// fails. When a fault lands is logged, not asserted.
+func withFaults(t *testing.T, ops int, work func(done *atomic.Int64) error, faults []fault) {
+	t.Helper()
+	var done atomic.Int64
+	werr := make(chan error, 1)
+	start := time.Now()
+	go func() { werr <- work(&done) }()
+	var err error
+	finished := false
+	for _, f := range faults {
+		if finished && err != nil {
+			break
 		}
-		left -= n
-		done.Add(int64(n))
+		for !finished && done.Load() < int64(float64(ops)*f.at) {
+			select {
+			case err = <-werr:
+				finished = true
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		t.Logf("fault at %d of %d ops: %s", done.Load(), ops, f.name)
+		f.do()
 	}
-	return nil
+	if !finished {
+		err = <-werr
+	}
+	if err != nil {
+		t.Fatalf("workload: %v", err)
+	}
+	t.Logf("workload: %d ops in %s", ops, time.Since(start).Round(time.Millisecond))
 }
 
 // esState reads every document of alias as _id → _source, after a refresh.
@@ -477,57 +532,34 @@ pipelines:
 			}})
 	}
 
-	// The workload runs while the faults below hit, each once the workload
-	// reached its share (or ended): fault timing is not what passes or fails.
 	ops := *e2eOps
-	var done atomic.Int64
-	werr := make(chan error, 1)
+	withFaults(t, ops, func(done *atomic.Int64) error {
+		return pgWorkload(ctx, dsn, tables, seeded+1, ops, uint64(time.Now().UnixNano()), done)
+	}, []fault{
+		{1.0 / 6, "SIGKILL sluice run", func() {
+			run.kill()
+			time.Sleep(time.Second)
+			run = startRun(t, file, admin)
+		}},
+		{2.0 / 6, "SIGKILL redis-server, 3 s down", func() {
+			red.kill()
+			time.Sleep(3 * time.Second)
+			red.start()
+		}},
+		{3.0 / 6, "Elasticsearch cut off for 5 s", func() {
+			proxy.setCut(true)
+			time.Sleep(5 * time.Second)
+			proxy.setCut(false)
+		}},
+		{4.0 / 6, "SIGKILL sluice run", func() {
+			run.kill()
+			time.Sleep(time.Second)
+			run = startRun(t, file, admin)
+		}},
+	})
 	start := time.Now()
-	go func() { werr <- workload(ctx, dsn, tables, seeded+1, ops, uint64(time.Now().UnixNano()), &done) }()
-	var workErr error
-	finished := false
-	reach := func(frac float64) {
-		for !finished && done.Load() < int64(float64(ops)*frac) {
-			select {
-			case workErr = <-werr:
-				finished = true
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	}
-	reach(1.0 / 6)
-	t.Logf("fault: SIGKILL sluice run at %d ops", done.Load())
-	run.kill()
-	time.Sleep(time.Second)
-	run = startRun(t, file, admin)
-
-	reach(2.0 / 6)
-	t.Logf("fault: SIGKILL redis-server at %d ops, 3 s down", done.Load())
-	red.kill()
-	time.Sleep(3 * time.Second)
-	red.start()
-
-	reach(3.0 / 6)
-	t.Logf("fault: Elasticsearch cut off at %d ops, 5 s", done.Load())
-	proxy.setCut(true)
-	time.Sleep(5 * time.Second)
-	proxy.setCut(false)
-
-	reach(4.0 / 6)
-	t.Logf("fault: SIGKILL sluice run at %d ops", done.Load())
-	run.kill()
-	time.Sleep(time.Second)
-	run = startRun(t, file, admin)
-
-	if !finished {
-		workErr = <-werr
-	}
-	if workErr != nil {
-		t.Fatalf("workload: %v", workErr)
-	}
-	t.Logf("workload: %d ops in %s", ops, time.Since(start).Round(time.Millisecond))
 	waitSinksEqual(ctx, t, "after the workload and faults", conn, checks, run)
-	t.Logf("sinks equal the tables %s after the workload started", time.Since(start).Round(time.Millisecond))
+	t.Logf("sinks equal the tables %s after the workload ended", time.Since(start).Round(time.Millisecond))
 
 	// Replay: stop, damage the cache, reset the Redis sink's group.
 	run.stop()
@@ -570,12 +602,216 @@ pipelines:
 	for _, l := range letters {
 		MustSluice(t, "sink", "rebuild", "--pipeline", pipeline, "--sink", "search-"+l, "--admin", admin)
 	}
-	if err := workload(ctx, dsn, tables, seeded+1+ops, 500, 99, &done); err != nil && !errors.Is(err, context.Canceled) {
+	var done atomic.Int64
+	if err := pgWorkload(ctx, dsn, tables, seeded+1+ops, 500, 99, &done); err != nil {
 		t.Fatalf("workload during the rebuild: %v", err)
 	}
 	for _, l := range letters {
 		waitRebuildDone(ctx, t, admin, pipeline, "search-"+l)
 	}
 	waitSinksEqual(ctx, t, "after sink rebuild", conn, checks, run)
+	run.stop()
+}
+
+// mysqlTableState reads a `(id, name, n)` table as id → row image.
+func mysqlTableState(conn *client.Conn, table string) (map[string]map[string]any, error) {
+	res, err := conn.Execute("SELECT id, name, n FROM " + table)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Close()
+	out := map[string]map[string]any{}
+	for i := range res.RowNumber() {
+		id, err1 := res.GetInt(i, 0)
+		name, err2 := res.GetString(i, 1)
+		n, err3 := res.GetInt(i, 2)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return nil, err
+		}
+		out[fmt.Sprint(id)] = map[string]any{"id": float64(id), "name": name, "n": float64(n)}
+	}
+	return out, nil
+}
+
+// waitRedisEqualMySQL waits until Redis under pipeline:<table>: holds
+// exactly each MySQL table's rows; the tables must not change meanwhile.
+func waitRedisEqualMySQL(ctx context.Context, t *testing.T, what string, conn *client.Conn, tables []string, rdb *goredis.Client, pipeline string, run *runProc) {
+	t.Helper()
+	for _, tb := range tables {
+		want, err := mysqlTableState(conn, tb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prefix := pipeline + ":" + tb + ":"
+		for {
+			d := diffStates(want, redisState(ctx, t, rdb, prefix))
+			if d == "" {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("%s: Redis never matched %s: %s\nsluice run output:\n%s", what, tb, d, run.out.String())
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+}
+
+// TestE2EFaultMariaDBToRedis (issue 12): MariaDB → broker → Redis through
+// `sluice run`, under the random workload over two tables while `sluice
+// run` is SIGKILLed and restarted twice and Redis (its own redis-server)
+// is SIGKILLed and restarted once. Redis then equals the tables row by
+// row; again after `sluice group reset-offsets --to-earliest` over a
+// damaged cache, and after `sluice sink rebuild` swept keys no row backs.
+func TestE2EFaultMariaDBToRedis(t *testing.T) {
+	t.Parallel()
+	dsn := Need(t, MySQL)
+	d, err := ParseMySQLDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	s := suffix()
+	pipeline := "e2em" + strings.ReplaceAll(s, "_", "")
+	var tables, topics []string
+	for _, l := range []string{"a", "b"} {
+		tb := "e2em_" + s + "_" + l
+		tables = append(tables, tb)
+		topics = append(topics, pipeline+"."+d.DB+"."+tb)
+	}
+	connect := func() *client.Conn {
+		t.Helper()
+		c, err := client.ConnectWithContext(ctx, d.Addr(), d.User, d.Password, d.DB, 10*time.Second)
+		if err != nil {
+			t.Fatalf("connecting to mysql at %s: %v", d.Addr(), err)
+		}
+		return c
+	}
+	conn := connect()
+	defer conn.Close()
+	t.Cleanup(func() {
+		// The test's own connection is closed by now: use a fresh one.
+		c, err := client.Connect(d.Addr(), d.User, d.Password, d.DB)
+		if err != nil {
+			t.Logf("cleanup: %v", err)
+			return
+		}
+		defer c.Close()
+		for _, tb := range tables {
+			_, _ = c.Execute("DROP TABLE IF EXISTS " + tb)
+		}
+	})
+	const seeded = 200
+	for _, tb := range tables {
+		if _, err := conn.Execute(fmt.Sprintf("CREATE TABLE %s (id INT PRIMARY KEY, name VARCHAR(64) NOT NULL, n INT NOT NULL)", tb)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Execute(fmt.Sprintf("INSERT INTO %s SELECT seq, CONCAT('row ', seq), 0 FROM seq_1_to_%d", tb, seeded)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	red := startOwnRedis(t)
+	rdb := goredis.NewClient(&goredis.Options{Addr: red.addr})
+	defer rdb.Close()
+	b := StartBroker(t, "")
+	file := filepath.Join(t.TempDir(), "pipeline.yaml")
+	yaml := fmt.Sprintf(`version: 1
+broker:
+  bootstrap: [%s]
+pipelines:
+  - name: %s
+    source:
+      type: mysql
+      dsn: %s
+      tables: [%s]
+      partitions: 3
+    sinks:
+      - name: cache
+        type: redis
+        addr: %s
+        topics: [%s]
+`, b.Addr, pipeline, dsn, d.DB+"."+strings.Join(tables, ", "+d.DB+"."), red.addr, strings.Join(topics, ", "))
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	admin := FreeAddr(t)
+	run := startRun(t, file, admin)
+
+	wconn := connect()
+	defer wconn.Close()
+	mysqlCommit := func(_ context.Context, stmts []string) error {
+		if err := wconn.Begin(); err != nil {
+			return err
+		}
+		for _, q := range stmts {
+			if _, err := wconn.Execute(q); err != nil {
+				_ = wconn.Rollback()
+				return err
+			}
+		}
+		return wconn.Commit()
+	}
+	ops := *e2eOps
+	withFaults(t, ops, func(done *atomic.Int64) error {
+		return workload(ctx, tables, seeded+1, ops, uint64(time.Now().UnixNano()), done, mysqlCommit)
+	}, []fault{
+		{1.0 / 5, "SIGKILL sluice run", func() {
+			run.kill()
+			time.Sleep(time.Second)
+			run = startRun(t, file, admin)
+		}},
+		{2.0 / 5, "SIGKILL redis-server, 3 s down", func() {
+			red.kill()
+			time.Sleep(3 * time.Second)
+			red.start()
+		}},
+		{3.0 / 5, "SIGKILL sluice run", func() {
+			run.kill()
+			time.Sleep(time.Second)
+			run = startRun(t, file, admin)
+		}},
+	})
+	start := time.Now()
+	waitRedisEqualMySQL(ctx, t, "after the workload and faults", conn, tables, rdb, pipeline, run)
+	t.Logf("Redis equals the tables %s after the workload ended", time.Since(start).Round(time.Millisecond))
+
+	// Replay: stop, damage the cache, reset the sink's group to earliest.
+	run.stop()
+	i := 0
+	for _, tb := range tables {
+		prefix := pipeline + ":" + tb + ":"
+		for k := range redisState(ctx, t, rdb, prefix) {
+			switch i % 3 {
+			case 0:
+				rdb.Del(ctx, prefix+k)
+			case 1:
+				rdb.Set(ctx, prefix+k, `{"damaged":true}`, 0)
+			}
+			i++
+		}
+	}
+	args := []string{"group", "reset-offsets", "--group", "sluice." + pipeline + ".cache", "--to-earliest", "--execute", "--bootstrap", b.Addr}
+	for _, tp := range topics {
+		args = append(args, "--topic", tp)
+	}
+	MustSluice(t, args...)
+	run = startRun(t, file, admin)
+	waitRedisEqualMySQL(ctx, t, "after reset-offsets --to-earliest", conn, tables, rdb, pipeline, run)
+
+	// Rebuild sweeps keys no row backs while rows keep changing.
+	for _, tb := range tables {
+		for id := 900_000; id < 900_010; id++ {
+			rdb.Set(ctx, fmt.Sprintf("%s:%s:%d", pipeline, tb, id), `{"stale":true}`, 0)
+		}
+	}
+	waitReady(ctx, t, admin)
+	MustSluice(t, "sink", "rebuild", "--pipeline", pipeline, "--sink", "cache", "--admin", admin)
+	var done atomic.Int64
+	if err := workload(ctx, tables, seeded+1+ops, 500, 99, &done, mysqlCommit); err != nil {
+		t.Fatalf("workload during the rebuild: %v", err)
+	}
+	waitRebuildDone(ctx, t, admin, pipeline, "cache")
+	waitRedisEqualMySQL(ctx, t, "after sink rebuild", conn, tables, rdb, pipeline, run)
 	run.stop()
 }
