@@ -815,3 +815,146 @@ pipelines:
 	waitRedisEqualMySQL(ctx, t, "after sink rebuild", conn, tables, rdb, pipeline, run)
 	run.stop()
 }
+
+// TestE2EBrokenPipelineFile: `sluice run` on an invalid pipeline file exits
+// 1 and names the file, line and column of each problem.
+func TestE2EBrokenPipelineFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"unknown field", "version: 1\npipelines:\n  - name: x\n    source:\n      type: postgres\n      dsn: postgres://a@127.0.0.1:1/x\n      tables: [public.t]\n      bogus: 1\n",
+			"unknown.yaml:8:7: pipelines[0].source.bogus: unknown field"},
+		{"syntax", "version: 1\npipelines: [\n", "syntax.yaml:2:"},
+	} {
+		file := filepath.Join(dir, strings.Fields(tc.name)[0]+".yaml")
+		if err := os.WriteFile(file, []byte(tc.yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, out := Sluice(t, "run", "-f", file)
+		if code != 1 || !strings.Contains(out, tc.want) {
+			t.Errorf("%s: sluice run exit %d, output %q; want exit 1 naming %q", tc.name, code, out, tc.want)
+		}
+	}
+}
+
+// sourceStatus returns the first pipeline's source state and last error
+// from the admin API ("" when it cannot be read).
+func sourceStatus(ctx context.Context, admin string) (state, lastError string) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+admin+"/api/v1/status", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", ""
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Pipelines []struct {
+			Source struct {
+				State     string `json:"state"`
+				LastError string `json:"last_error"`
+			} `json:"source"`
+		} `json:"pipelines"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&st) != nil || len(st.Pipelines) == 0 {
+		return "", ""
+	}
+	return st.Pipelines[0].Source.State, st.Pipelines[0].Source.LastError
+}
+
+// waitSourceError waits until the source reports an error containing want.
+func waitSourceError(ctx context.Context, t *testing.T, admin, want string, run *runProc) {
+	t.Helper()
+	for {
+		state, lastErr := sourceStatus(ctx, admin)
+		if strings.Contains(lastErr, want) {
+			t.Logf("source %s: %s", state, lastErr)
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the source never reported %q (state %q, last error %q)\n%s", want, state, lastErr, run.out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestE2EWrongPassword: a MariaDB source with a wrong password reports
+// "Access denied" in its status while `sluice run` keeps retrying (and
+// stops cleanly on SIGTERM); with the password fixed, every row arrives.
+func TestE2EWrongPassword(t *testing.T) {
+	t.Parallel()
+	dsn, redisAddr := Need(t, MySQL), Need(t, Redis)
+	d, err := ParseMySQLDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s := suffix()
+	pipeline, table := "pw"+strings.ReplaceAll(s, "_", ""), "pw_"+s
+	conn, err := client.ConnectWithContext(ctx, d.Addr(), d.User, d.Password, d.DB, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Cleanup(func() {
+		c, err := client.Connect(d.Addr(), d.User, d.Password, d.DB)
+		if err != nil {
+			t.Logf("cleanup: %v", err)
+			return
+		}
+		defer c.Close()
+		_, _ = c.Execute("DROP TABLE IF EXISTS " + table)
+	})
+	if _, err := conn.Execute(fmt.Sprintf("CREATE TABLE %s (id INT PRIMARY KEY, name VARCHAR(64) NOT NULL, n INT NOT NULL)", table)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Execute(fmt.Sprintf("INSERT INTO %s SELECT seq, CONCAT('row ', seq), seq FROM seq_1_to_300", table)); err != nil {
+		t.Fatal(err)
+	}
+	rdb := goredis.NewClient(&goredis.Options{Addr: redisAddr})
+	defer rdb.Close()
+	t.Cleanup(func() {
+		c := context.Background()
+		r := goredis.NewClient(&goredis.Options{Addr: redisAddr})
+		defer r.Close()
+		keys, _ := r.Keys(c, pipeline+":*").Result()
+		if len(keys) > 0 {
+			r.Del(c, keys...)
+		}
+	})
+	dir := t.TempDir()
+	write := func(password string) string {
+		bad := d
+		bad.Password = password
+		file := filepath.Join(dir, "pipeline-"+password+".yaml")
+		yaml := fmt.Sprintf(`version: 1
+broker:
+  embedded: {data_dir: %s, listen: %s}
+pipelines:
+  - name: %s
+    source:
+      type: mysql
+      dsn: "%s:%s@tcp(%s)/%s"
+      tables: [%s.%s]
+    sinks:
+      - name: cache
+        type: redis
+        addr: %s
+        topics: [%s.%s.%s]
+`, filepath.Join(dir, "data"), freeLoopback(t), pipeline, bad.User, bad.Password, bad.Addr(), bad.DB, d.DB, table, redisAddr, pipeline, d.DB, table)
+		if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return file
+	}
+	admin := FreeAddr(t)
+	run := startRun(t, write("wrong-"+d.Password), admin)
+	waitSourceError(ctx, t, admin, "Access denied", run)
+	if n := len(redisState(ctx, t, rdb, pipeline+":")); n != 0 {
+		t.Fatalf("Redis holds %d keys of a source that never connected", n)
+	}
+	run.stop()
+
+	run = startRun(t, write(d.Password), admin)
+	waitRedisEqualMySQL(ctx, t, "with the password fixed", conn, []string{table}, rdb, pipeline, run)
+	run.stop()
+}
