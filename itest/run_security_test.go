@@ -393,7 +393,7 @@ func TestRunRedisTLS(t *testing.T) {
 	defer conn.Close(context.Background())
 
 	dir := t.TempDir()
-	pipelineFile := func(name, tlsBlock string) string {
+	pipelineFile := func(name, tlsBlock string, pwFile string) string {
 		file := filepath.Join(dir, name)
 		yaml := fmt.Sprintf(`version: 1
 broker:
@@ -421,7 +421,7 @@ pipelines:
 
 	t.Run("no CA file", func(t *testing.T) {
 		// System roots do not know the test CA: the sink must say so.
-		run := startRunEnv(t, pipelineFile("noca.yaml", "{}"), FreeAddr(t))
+		run := startRunEnv(t, pipelineFile("noca.yaml", "{}", pwFile), FreeAddr(t))
 		wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
 		defer wcancel()
 		// The sink's own logged error (not go-redis's pool log line).
@@ -446,7 +446,31 @@ pipelines:
 
 	// Same pipeline and data dir: the snapshot taken above is delivered
 	// once the sink can connect.
-	file := pipelineFile("pipeline.yaml", "{ca_file: "+pki.ca+"}")
+	t.Run("wrong password", func(t *testing.T) {
+		wrongFile := filepath.Join(pki.dir, "wrong.pw")
+		if err := os.WriteFile(wrongFile, []byte(secWrongPassword+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		run := startRunEnv(t, pipelineFile("wrong.yaml", "{ca_file: "+pki.ca+"}", wrongFile), FreeAddr(t))
+		line := func() string {
+			for _, l := range strings.Split(run.out.String(), "\n") {
+				if strings.Contains(l, "level=ERROR") && strings.Contains(l, "sink=cache") && strings.Contains(l, "WRONGPASS") {
+					return l
+				}
+			}
+			return ""
+		}
+		for line() == "" {
+			if ctx.Err() != nil {
+				t.Fatalf("no WRONGPASS error from the sink:\n%s", run.out.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("the error: %s", line())
+		run.stop()
+		noSecret(t, "sluice run output (wrong password)", run.out.String(), redisPassword, secWrongPassword)
+	})
+	file := pipelineFile("pipeline.yaml", "{ca_file: "+pki.ca+"}", pwFile)
 	code, out := Sluice(t, "pipeline", "validate", "-f", file)
 	if code != 0 {
 		t.Fatalf("pipeline validate: exit %d\n%s", code, out)
