@@ -1188,7 +1188,9 @@ func TestE2ETableDroppedMidStream(t *testing.T) {
 // fails on the same record again and the row never reached Redis.
 // Gap found here: raising the topic's max.message.bytes does not let it
 // through (the limit that refuses it is not the topic's), so there is no
-// documented way out short of changing the row.
+// documented way out short of changing the row; and the row after it in
+// the same transaction does reach Redis (logged, not asserted: no
+// contract promises transactions arrive whole).
 func TestE2ERecordTooLarge(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -1212,5 +1214,8 @@ func TestE2ERecordTooLarge(t *testing.T) {
 	if n, err := rdb.Exists(ctx, pipeline+":"+table+":1000").Result(); err != nil || n != 0 {
 		t.Fatalf("the too-large row's key: exists %d, %v", n, err)
 	}
+	// Row 1001 came in the same transaction, after the big row.
+	n, _ := rdb.Exists(ctx, pipeline+":"+table+":1001").Result()
+	t.Logf("the row after the big one in its transaction reached Redis: %v", n == 1)
 	run.stop()
 }
