@@ -452,22 +452,7 @@ func TestE2EFaultPostgresToESAndRedis(t *testing.T) {
 	defer conn.Close(context.Background())
 	t.Cleanup(func() {
 		c := context.Background()
-		// The test's own connection is closed by now (defers run before
-		// cleanups), so clean up on a fresh one.
-		cc, err := pgx.Connect(c, dsn)
-		if err != nil {
-			t.Logf("cleanup: %v", err)
-			return
-		}
-		defer cc.Close(c)
-		DropSlot(c, func(ctx context.Context, q string, args ...any) error {
-			_, err := cc.Exec(ctx, q, args...)
-			return err
-		}, "sluice_"+pipeline)
-		_, _ = cc.Exec(c, "DROP PUBLICATION IF EXISTS sluice_"+pipeline)
-		for _, tb := range tables {
-			_, _ = cc.Exec(c, "DROP TABLE IF EXISTS "+tb)
-		}
+		DropPipelinePG(t, dsn, pipeline, tables...)
 		for _, a := range aliases {
 			req, _ := http.NewRequestWithContext(c, http.MethodDelete, esURL+"/"+a+"-*", nil)
 			if resp, err := http.DefaultClient.Do(req); err == nil {
@@ -983,20 +968,7 @@ func TestE2EDatabaseAway30s(t *testing.T) {
 	defer conn.Close(context.Background())
 	t.Cleanup(func() {
 		c := context.Background()
-		// The test's own connection is closed by now (defers run before
-		// cleanups), so clean up on a fresh one.
-		cc, err := pgx.Connect(c, dsn)
-		if err != nil {
-			t.Logf("cleanup: %v", err)
-			return
-		}
-		defer cc.Close(c)
-		DropSlot(c, func(ctx context.Context, q string, args ...any) error {
-			_, err := cc.Exec(ctx, q, args...)
-			return err
-		}, "sluice_"+pipeline)
-		_, _ = cc.Exec(c, "DROP PUBLICATION IF EXISTS sluice_"+pipeline)
-		_, _ = cc.Exec(c, "DROP TABLE IF EXISTS "+table)
+		DropPipelinePG(t, dsn, pipeline, table)
 		r := goredis.NewClient(&goredis.Options{Addr: redisAddr})
 		defer r.Close()
 		if keys, _ := r.Keys(c, pipeline+":*").Result(); len(keys) > 0 {
@@ -1091,20 +1063,7 @@ func pgRedisPipeline(ctx context.Context, t *testing.T, pipeline string, tables 
 		c := context.Background()
 		_ = conn.Close(c)
 		_ = rdb.Close()
-		cc, err := pgx.Connect(c, dsn)
-		if err != nil {
-			t.Logf("cleanup: %v", err)
-			return
-		}
-		defer cc.Close(c)
-		DropSlot(c, func(ctx context.Context, q string, args ...any) error {
-			_, err := cc.Exec(ctx, q, args...)
-			return err
-		}, "sluice_"+pipeline)
-		_, _ = cc.Exec(c, "DROP PUBLICATION IF EXISTS sluice_"+pipeline)
-		for _, tb := range tables {
-			_, _ = cc.Exec(c, "DROP TABLE IF EXISTS "+tb)
-		}
+		DropPipelinePG(t, dsn, pipeline, tables...)
 		r := goredis.NewClient(&goredis.Options{Addr: redisAddr})
 		defer r.Close()
 		if keys, _ := r.Keys(c, pipeline+":*").Result(); len(keys) > 0 {

@@ -47,23 +47,7 @@ func TestRunKilledMidStreamLosesNothing(t *testing.T) {
 	if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE TABLE %s (id int PRIMARY KEY, v int NOT NULL)", table)); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		c := context.Background()
-		// The test's own connection is closed by now (defers run before
-		// cleanups), so clean up on a fresh one.
-		cc, err := pgx.Connect(c, dsn)
-		if err != nil {
-			t.Logf("cleanup: %v", err)
-			return
-		}
-		defer cc.Close(c)
-		DropSlot(c, func(ctx context.Context, q string, args ...any) error {
-			_, err := cc.Exec(ctx, q, args...)
-			return err
-		}, "sluice_"+pipeline)
-		_, _ = cc.Exec(c, "DROP PUBLICATION IF EXISTS sluice_"+pipeline)
-		_, _ = cc.Exec(c, "DROP TABLE IF EXISTS "+table)
-	})
+	t.Cleanup(func() { DropPipelinePG(t, dsn, pipeline, table) })
 	rdb := goredis.NewClient(&goredis.Options{Addr: redisAddr})
 	defer rdb.Close()
 

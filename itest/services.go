@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/wait"
 )
@@ -176,5 +177,27 @@ func DropSlot(ctx context.Context, exec func(ctx context.Context, sql string, ar
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// DropPipelinePG removes what a Postgres pipeline left in the database: its
+// slot (once the walsender let go), its publication and the given tables.
+// It opens its own connection: cleanups run after the test's defers, which
+// usually closed the test's connection.
+func DropPipelinePG(t testing.TB, dsn, pipeline string, tables ...string) {
+	c := context.Background()
+	cc, err := pgx.Connect(c, dsn)
+	if err != nil {
+		t.Logf("cleanup of pipeline %s: %v", pipeline, err)
+		return
+	}
+	defer cc.Close(c)
+	DropSlot(c, func(ctx context.Context, q string, args ...any) error {
+		_, err := cc.Exec(ctx, q, args...)
+		return err
+	}, "sluice_"+pipeline)
+	_, _ = cc.Exec(c, "DROP PUBLICATION IF EXISTS sluice_"+pipeline)
+	for _, tb := range tables {
+		_, _ = cc.Exec(c, "DROP TABLE IF EXISTS "+tb)
 	}
 }
