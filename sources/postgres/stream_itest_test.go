@@ -183,7 +183,12 @@ func TestSlotDropped(t *testing.T) {
 	cfg := e.config(tbl)
 	s, b := started(t, e, cfg)
 	_ = s.Close(context.Background())
-	e.exec("SELECT pg_drop_replication_slot($1)", "sluice_"+e.name)
+	// The closed source's walsender may hold the slot for a moment.
+	dropSlots(e.pool, "sluice_"+e.name)
+	var left int
+	if err := e.pool.QueryRow(context.Background(), "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1", "sluice_"+e.name).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("slot sluice_%s still there after dropping it (%d, %v)", e.name, left, err)
+	}
 	s2, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
