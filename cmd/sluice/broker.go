@@ -125,23 +125,19 @@ or kafka-acls; --config super.users=User:admin;User:ops bypasses them.`,
 
 // runUntilStopped runs fn until ctx (SIGINT/SIGTERM) is done and bounds the
 // graceful stop that follows: fn gets a context that is cancelled on the
-// signal, and must return within shutdownGrace after it.
+// signal, and must return within shutdownGrace after it (hardStopAfter, as
+// `sluice run` uses).
 func runUntilStopped(ctx context.Context, log *slog.Logger, fn func(context.Context) error) error {
 	done := make(chan error, 1)
 	go func() { done <- fn(ctx) }()
+	context.AfterFunc(ctx, func() { log.Info("stopping", "grace", shutdownGrace) })
 	select {
 	case err := <-done:
-		return err
-	case <-ctx.Done():
-		log.Info("stopping", "grace", shutdownGrace)
-	}
-	select {
-	case err := <-done:
-		if err == nil {
+		if err == nil && ctx.Err() != nil {
 			log.Info("stopped cleanly")
 		}
 		return err
-	case <-time.After(shutdownGrace):
+	case <-hardStopAfter(ctx, shutdownGrace):
 		return fmt.Errorf("did not stop within %s", shutdownGrace)
 	}
 }
