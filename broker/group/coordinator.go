@@ -92,6 +92,16 @@ func New(store OffsetStore, opts ...Option) *Coordinator {
 	return c
 }
 
+// NewRetired returns a coordinator that answers NOT_COORDINATOR to every
+// request, as one whose Run has returned does, so clients look the
+// coordinator up again. A clustered broker holds one while another broker
+// leads the partition of __consumer_offsets. It has no store and needs no Run.
+func NewRetired(opts ...Option) *Coordinator {
+	c := New(nil, opts...)
+	close(c.stopped)
+	return c
+}
+
 // Loaded is closed once Run has replayed the store and requests are served.
 func (c *Coordinator) Loaded() <-chan struct{} { return c.loadedCh }
 

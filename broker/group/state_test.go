@@ -1,6 +1,7 @@
 package group
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -731,4 +732,33 @@ func TestLoadedOverMaxSize(t *testing.T) {
 			t.Fatalf("rebalanced group: %+v", r0)
 		}
 	})
+}
+
+func TestRetiredAnswersNotCoordinator(t *testing.T) {
+	t.Parallel()
+	c := NewRetired()
+	ctx := context.Background()
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.Version, hb.Group, hb.MemberID, hb.Generation = 4, "g", "m", 1
+	resp, err := c.Handle(ctx, hb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := resp.(*kmsg.HeartbeatResponse).ErrorCode; code != kerr.NotCoordinator.Code {
+		t.Fatalf("heartbeat on a retired coordinator: code %d, want NOT_COORDINATOR", code)
+	}
+	oc := kmsg.NewPtrOffsetCommitRequest()
+	oc.Version, oc.Group = 8, "g"
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic = "t"
+	rp := kmsg.NewOffsetCommitRequestTopicPartition()
+	rt.Partitions = append(rt.Partitions, rp)
+	oc.Topics = append(oc.Topics, rt)
+	resp, err = c.Handle(ctx, oc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := resp.(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode; code != kerr.NotCoordinator.Code {
+		t.Fatalf("commit on a retired coordinator: code %d, want NOT_COORDINATOR", code)
+	}
 }
