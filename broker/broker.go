@@ -25,6 +25,11 @@ type Config struct {
 	Listen             string // host:port to accept clients on
 	AdvertisedListener string // host:port clients are told; default: the bound Listen address
 	NodeID             int32  // broker id in Metadata; default 1
+	// ControllerListen and ControllerQuorum make the broker a cluster
+	// member: the address of its metadata quorum listener and every voter
+	// as ID@HOST:PORT,... (cluster.ParseQuorum). Both or neither.
+	ControllerListen string
+	ControllerQuorum string
 	// Configs are Kafka broker configs (server.properties keys), including
 	// group.* and offsets.* for the group coordinator.
 	Configs map[string]string

@@ -34,13 +34,20 @@ func newBrokerCmd(g *globalFlags) *cobra.Command {
 		saslMechs   string
 	)
 	cmd := &cobra.Command{
-		Use:   "broker --data-dir DIR --listen HOST:PORT",
+		Use:   "broker --data-dir DIR --listen HOST:PORT [--node-id N --controller-listen HOST:PORT --controller-quorum 1@HOST:PORT,...]",
 		Short: "Run a Kafka-protocol broker",
 		Long: `Runs one Sluice broker: a partitioned, compacted append-only log that speaks the
 Apache Kafka protocol, so Kafka clients and tools work against it unmodified.
 SIGINT/SIGTERM stop it gracefully: in-flight requests are answered and the
 logs flushed. A restart on the same directory serves every acknowledged record
 and every committed group offset.
+
+Cluster: run one process per member with --node-id N, --controller-listen
+HOST:PORT and the same --controller-quorum 1@HOST:PORT,2@HOST:PORT,3@HOST:PORT.
+Fresh data dirs form the cluster with no init step. Metadata lives in a Raft
+quorum of the voters (the Raft leader is the controller); partitions are
+replicated Kafka-style (followers fetch from the leader; acks=all waits for
+the in-sync replicas; min.insync.replicas refuses writes it cannot protect).
 
 Security (one listener; Kafka's SSL / SASL_PLAINTEXT / SASL_SSL):
   --tls-cert FILE --tls-key FILE      TLS-only listener (PEM); plaintext clients are dropped
@@ -113,7 +120,9 @@ or kafka-acls; --config super.users=User:admin;User:ops bypasses them.`,
 	f.StringVar(&cfg.DataDir, "data-dir", "./data", "directory for the logs and broker state (created when missing)")
 	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:9092", "address to accept Kafka clients on")
 	f.StringVar(&cfg.AdvertisedListener, "advertised-listener", "", "HOST:PORT clients are told to connect to (default: --listen)")
-	f.Int32Var(&cfg.NodeID, "node-id", 1, "broker id reported in Metadata")
+	f.Int32Var(&cfg.NodeID, "node-id", 1, "broker id reported in Metadata (a cluster member's id in --controller-quorum)")
+	f.StringVar(&cfg.ControllerListen, "controller-listen", "", "cluster member: HOST:PORT for the metadata quorum (Raft) and controller requests")
+	f.StringVar(&cfg.ControllerQuorum, "controller-quorum", "", "cluster member: every voter as ID@HOST:PORT,... (their --controller-listen addresses)")
 	f.StringVar(&metricsAddr, "metrics-listen", "", "address for Prometheus /metrics (off when empty)")
 	f.StringVar(&tlsCert, "tls-cert", "", "server certificate chain PEM file: the listener speaks TLS only")
 	f.StringVar(&tlsKey, "tls-key", "", "server private key PEM file (with --tls-cert)")
