@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicehq/sluice/broker/cluster"
 	"github.com/sluicehq/sluice/broker/group"
 	"github.com/sluicehq/sluice/broker/server"
 )
@@ -62,6 +63,12 @@ func New(cfg Config) (*Broker, error) {
 	}
 	if err := checkDataDir(cfg.DataDir); err != nil {
 		return nil, err
+	}
+	if cfg.ControllerListen != "" || cfg.ControllerQuorum != "" {
+		if _, err := clusterVoters(cfg); err != nil {
+			return nil, err
+		}
+		return nil, errors.New("broker: cluster membership is not available in this build yet")
 	}
 	gcfg, err := group.ConfigFromKafka(cfg.Configs)
 	if err != nil {
@@ -171,4 +178,22 @@ func (p *coordinatorProxy) Handle(ctx context.Context, req kmsg.Request) (kmsg.R
 		return nil, errors.New("broker: group coordinator not ready")
 	}
 	return c.Handle(ctx, req)
+}
+
+// clusterVoters checks the cluster flags: both given, the quorum parses and
+// names this node.
+func clusterVoters(cfg Config) ([]cluster.Voter, error) {
+	if cfg.ControllerListen == "" || cfg.ControllerQuorum == "" {
+		return nil, errors.New("broker: --controller-listen and --controller-quorum go together")
+	}
+	voters, err := cluster.ParseQuorum(cfg.ControllerQuorum)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range voters {
+		if v.ID == cfg.NodeID {
+			return voters, nil
+		}
+	}
+	return nil, fmt.Errorf("broker: --node-id %d is not a voter of --controller-quorum %s", cfg.NodeID, cfg.ControllerQuorum)
 }
