@@ -107,6 +107,12 @@ type SourceConfig struct {
 	Partitions        int32         // partitions of created topics; 0: the broker's default
 	ReplicationFactor int16         // replication_factor; 0: the broker's default
 	Outbox            *OutboxConfig // outbox
+	// OnTooLarge is what happens to a record larger than the broker accepts
+	// for its topic (max.message.bytes): stop (default: the source fails
+	// and retries with backoff, naming topic, key and size, until the limit
+	// is raised) or dlq (its key and the error go to DLQ, the rest flows).
+	OnTooLarge string    // on_too_large: stop | dlq
+	DLQ        DLQConfig // dlq (with on_too_large: dlq); empty topic: <record's topic>.dlq
 
 	Slot        string // slot (postgres), default sluice_<pipeline> with - as _
 	Publication string // publication (postgres), same default
@@ -216,6 +222,9 @@ func (c *Config) Defaults() {
 
 func (p *PipelineConfig) defaults() {
 	if s := p.Source; s != nil {
+		if s.OnTooLarge == "" {
+			s.OnTooLarge = TooLargeStop
+		}
 		if s.Snapshot == "" {
 			s.Snapshot = DefaultSnapshot
 		}

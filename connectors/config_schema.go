@@ -18,7 +18,7 @@ var (
 	tlsKeys       = []string{"ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify"}
 	saslKeys      = []string{"mechanism", "username", "password", "password_file"}
 	pipelineKeys  = []string{"name", "source", "transforms", "sinks"}
-	sourceKeys    = []string{"type", "dsn", "dsn_file", "tables", "snapshot", "topic_prefix", "partitions", "replication_factor", "outbox", "slot", "publication", "flavor", "server_id"}
+	sourceKeys    = []string{"type", "dsn", "dsn_file", "tables", "snapshot", "topic_prefix", "partitions", "replication_factor", "outbox", "on_too_large", "dlq", "slot", "publication", "flavor", "server_id"}
 	postgresKeys  = []string{"slot", "publication"}
 	mysqlKeys     = []string{"flavor", "server_id"}
 	outboxKeys    = []string{"table", "prefix", "topic", "columns"}
@@ -237,6 +237,17 @@ func (d *decoder) source(n *yaml.Node, path string, s *SourceConfig) {
 			}
 		case e.key == "outbox":
 			s.Outbox = d.outbox(e.v, p)
+		case e.key == "on_too_large":
+			d.str(e.v, p, &s.OnTooLarge)
+		case e.key == "dlq":
+			dl, _ := d.mapping(e.v, p)
+			for _, f := range dl {
+				if f.key == "topic" {
+					d.str(f.v, joinPath(p, f.key), &s.DLQ.Topic)
+				} else {
+					d.unknown(f, p, dlqKeys, "")
+				}
+			}
 		case slices.Contains(postgresKeys, e.key) && s.Type != SourceMySQL:
 			if e.key == "slot" {
 				d.str(e.v, p, &s.Slot)

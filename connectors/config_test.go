@@ -166,6 +166,12 @@ func TestLoadInvalid(t *testing.T) {
 			kind: ErrInvalid,
 		},
 		{
+			name: "bad on_too_large",
+			in:   "version: 1\npipelines:\n  - name: s\n    source: {type: mysql, dsn: \"u:p@tcp(h:3306)/d\", tables: [d.a], on_too_large: skip}\n",
+			want: []string{`p.yaml:4:82: pipelines[0].source.on_too_large: "skip" is not one of: stop, dlq`},
+			kind: ErrInvalid,
+		},
+		{
 			name: "empty topics",
 			in:   "version: 1\npipelines:\n  - name: s\n    sinks:\n      - name: a\n        type: redis\n        addr: h:1\n        topics: []\n",
 			want: []string{`p.yaml:8:17: pipelines[0].sinks[0].topics: required (a non-empty list)`},

@@ -283,6 +283,10 @@ func (s *SourceConfig) validate(v *validator, path string, p *PipelineConfig) ma
 		}
 	}
 	v.oneOf(path+".snapshot", s.Snapshot, SnapshotInitial, SnapshotNever, SnapshotWhenNeeded, SnapshotInitialOnly)
+	v.oneOf(path+".on_too_large", s.OnTooLarge, TooLargeStop, TooLargeDLQ)
+	if s.DLQ.Topic != "" {
+		checkTopic(v, path+".dlq.topic", s.DLQ.Topic)
+	}
 	prefixOK := true
 	if s.TopicPrefix == "" || badName && s.TopicPrefix == p.Name {
 		if !badName {

@@ -35,6 +35,7 @@ type runtimeMetrics struct {
 	restarts        *prometheus.CounterVec   // pipeline, kind, connector
 	rebuildDone     *prometheus.GaugeVec     // pipeline, sink
 	rebuildTotal    *prometheus.GaugeVec     // pipeline, sink
+	tooLarge        *prometheus.CounterVec   // pipeline, source
 }
 
 func newRuntimeMetrics(reg prometheus.Registerer) (*runtimeMetrics, error) {
@@ -89,10 +90,13 @@ func newRuntimeMetrics(reg prometheus.Registerer) (*runtimeMetrics, error) {
 		rebuildTotal: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "rebuild_total_records", Help: "Records the running sink rebuild replays in all.",
 		}, snk),
+		tooLarge: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "records_too_large_total", Help: "Source records larger than the broker accepts for their topic (each stopped the source or went to its dead-letter topic).",
+		}, src),
 	}
 	for _, c := range []prometheus.Collector{m.recordsRead, m.recordsProduced, m.recordsFiltered,
 		m.recordsWritten, m.recordsFailed, m.recordsDLQ, m.ackLag, m.connErrors, m.checkpoint,
-		m.sourceLag, m.sourcePending, m.consumerLag, m.restarts, m.rebuildDone, m.rebuildTotal} {
+		m.sourceLag, m.sourcePending, m.consumerLag, m.restarts, m.rebuildDone, m.rebuildTotal, m.tooLarge} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -34,7 +34,18 @@ type RuntimeConfig struct {
 	Backoff Backoff
 	// ClientOpts are appended to every franz-go client's options (tests).
 	ClientOpts []kgo.Opt
+	// CheckInterval is how often a running source that implements Checker
+	// is probed; a failure shows in Status as retrying (or degraded) with
+	// the error, until a check passes. Default 5s.
+	CheckInterval time.Duration
 }
+
+// What a source does with a record larger than the broker accepts
+// (PipelineSpec.OnTooLarge; the pipeline file's source.on_too_large).
+const (
+	TooLargeStop = "stop" // fail the run naming topic, key and size; retried with backoff
+	TooLargeDLQ  = "dlq"  // send its key and the error to the dead-letter topic; go on
+)
 
 // PipelineSpec is one pipeline as the runtime runs it, built from the
 // pipeline file (or by hand in tests).
@@ -57,6 +68,11 @@ type PipelineSpec struct {
 	Topics     []string
 	Transforms []TransformSpec
 	Sinks      []SinkSpec
+	// OnTooLarge: TooLargeStop (default) or TooLargeDLQ.
+	OnTooLarge string
+	// DLQTopic receives too-large records' keys with TooLargeDLQ; default
+	// "<record's topic>.dlq".
+	DLQTopic string
 }
 
 // SinkSpec is one sink of a pipeline.
@@ -134,6 +150,9 @@ func NewRuntime(cfg RuntimeConfig, specs []PipelineSpec) (*Runtime, error) {
 		cfg.DrainTimeout = 15 * time.Second
 	}
 	cfg.Backoff = cfg.Backoff.withDefaults()
+	if cfg.CheckInterval <= 0 {
+		cfg.CheckInterval = 5 * time.Second
+	}
 	if cfg.Kafka.ClientID == "" {
 		cfg.Kafka.ClientID = "sluice-run"
 	}
@@ -152,6 +171,14 @@ func NewRuntime(cfg RuntimeConfig, specs []PipelineSpec) (*Runtime, error) {
 		names[p.Name] = true
 		pr := &pipelineRun{spec: p}
 		if p.NewSource != nil {
+			switch p.OnTooLarge {
+			case "":
+				p.OnTooLarge = TooLargeStop
+				pr.spec.OnTooLarge = TooLargeStop
+			case TooLargeStop, TooLargeDLQ:
+			default:
+				errs = append(errs, fmt.Errorf("%w: pipelines[%d].on_too_large %q: want %s or %s", ErrBadSpec, i, p.OnTooLarge, TooLargeStop, TooLargeDLQ))
+			}
 			if p.SourceName == "" {
 				errs = append(errs, fmt.Errorf("%w: pipelines[%d].source: no name", ErrBadSpec, i))
 			}

@@ -27,10 +27,15 @@ type PipelineStatus struct {
 // ComponentStatus is what every supervised source and sink reports.
 type ComponentStatus struct {
 	Name        string     `json:"name"`
-	State       string     `json:"state"` // starting | running | restarting | stopped
+	State       string     `json:"state"` // starting | running | retrying | degraded | restarting | stopped
 	Restarts    int        `json:"restarts"`
 	LastError   string     `json:"last_error,omitempty"`
 	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
+	// Retries counts consecutive failed attempts (restarts, failed health
+	// checks) since the component was last healthy; NextAttemptAt is when
+	// the next restart or check happens. Both absent when healthy.
+	Retries       int        `json:"retries,omitempty"`
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
 }
 
 // SourceStatus is a pipeline's source.
@@ -132,12 +137,11 @@ func (m *progressMeter) progress() (done, total int64, rate, eta float64) {
 }
 
 func componentStatus(name string, sup *supervisor) ComponentStatus {
-	state, lastErr, at, restarts := sup.snapshot()
-	c := ComponentStatus{Name: name, State: state, Restarts: restarts, LastError: lastErr}
-	if !at.IsZero() {
-		c.LastErrorAt = &at
+	ss := sup.snapshot()
+	return ComponentStatus{
+		Name: name, State: ss.state, Restarts: ss.restarts, LastError: ss.lastErr,
+		LastErrorAt: timePtr(ss.lastErrAt), Retries: ss.retries, NextAttemptAt: timePtr(ss.nextAt),
 	}
-	return c
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -241,9 +245,9 @@ func (s *sinkRun) status() SinkStatus {
 func (r *Runtime) Ready(ctx context.Context) error {
 	var errs []error
 	check := func(what string, sup *supervisor, c any) {
-		state, lastErr, _, _ := sup.snapshot()
-		if state != StateRunning {
-			errs = append(errs, fmt.Errorf("%s: %s %s", what, state, lastErr))
+		ss := sup.snapshot()
+		if ss.state != StateRunning {
+			errs = append(errs, fmt.Errorf("%s: %s %s", what, ss.state, ss.lastErr))
 			return
 		}
 		if ch, ok := c.(Checker); ok {

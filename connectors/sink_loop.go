@@ -22,6 +22,10 @@ const (
 	HeaderDLQPartition = "sluice.original.partition"
 	HeaderDLQOffset    = "sluice.original.offset"
 	HeaderDLQSink      = "sluice.sink"
+	// A source's too-large record in its dead-letter topic (key only) also
+	// carries its size and the source.
+	HeaderDLQSize   = "sluice.original.size"
+	HeaderDLQSource = "sluice.source"
 )
 
 // Rebuild phases.

@@ -44,6 +44,7 @@ type sourceRun struct {
 	ackLag                   prometheus.Observer
 	checkpointGauge          prometheus.Gauge
 	lagGauge, pendingGauge   prometheus.Gauge
+	tooLarge                 prometheus.Counter // records_too_large_total
 
 	nRead, nProduced atomic.Int64
 
@@ -65,6 +66,7 @@ func newSourceRun(rt *Runtime, p PipelineSpec, _ *transformChain) *sourceRun {
 		read: m.recordsRead.With(lv), produced: m.recordsProduced.With(lv), filtered: m.recordsFiltered.With(lv),
 		ackLag: m.ackLag.With(lv), checkpointGauge: m.checkpoint.With(lv),
 		lagGauge: m.sourceLag.With(lv), pendingGauge: m.sourcePending.With(lv),
+		tooLarge: m.tooLarge.With(lv),
 	}
 	s.sup = newSupervisor(log, rt.cfg.Backoff, m.restarts.With(cv), m.connErrors.With(cv))
 	return s
@@ -134,6 +136,17 @@ func (s *sourceRun) runOnce(ctx, hard context.Context) (err error) {
 			s.log.Warn("closing source", "err", cerr)
 		}
 	}()
+	// The health checker runs while the source is open (deferred after the
+	// Close above, so it stops first).
+	if ch, ok := src.(Checker); ok {
+		stopCheck := make(chan struct{})
+		var checker sync.WaitGroup
+		checker.Go(func() { s.checkLoop(ctx, ch, stopCheck) })
+		defer func() {
+			close(stopCheck)
+			checker.Wait()
+		}()
+	}
 
 	// readCtx stops the read loop on shutdown and on an acker failure.
 	readCtx, stopRead := context.WithCancel(ctx)
@@ -156,7 +169,9 @@ func (s *sourceRun) runOnce(ctx, hard context.Context) (err error) {
 		}
 	})
 
-	readErr := s.readLoop(readCtx, hard, cl, adm, src, tc, tr)
+	lp := &largeProducer{s: s, adm: adm}
+	defer lp.close()
+	readErr := s.readLoop(readCtx, hard, cl, lp, src, tc, tr)
 
 	// Drain: every buffered record is produced (or fails), then the final
 	// durable position is stored and acknowledged.
@@ -179,7 +194,8 @@ func (s *sourceRun) runOnce(ctx, hard context.Context) (err error) {
 
 // readLoop reads, transforms and produces until ctx is done or reading or
 // producing fails.
-func (s *sourceRun) readLoop(ctx, hard context.Context, cl *kgo.Client, adm *kadm.Client, src Source, tc *transformChain, tr *ackTracker) error {
+func (s *sourceRun) readLoop(ctx, hard context.Context, cl *kgo.Client, lp *largeProducer, src Source, tc *transformChain, tr *ackTracker) error {
+	adm := lp.adm
 	decl, _ := src.(TopicDeclarer)
 	for {
 		if err := tr.err(); err != nil {
@@ -219,18 +235,45 @@ func (s *sourceRun) readLoop(ctx, hard context.Context, cl *kgo.Client, adm *kad
 			for _, h := range r.Headers {
 				kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
 			}
+			if size := recordSize(kr); size > mainBatchLimit-1024 {
+				if err := lp.produce(ctx, hard, cl, kr, size, seq, tr); err != nil {
+					var tle *TooLargeError
+					if errors.As(err, &tle) {
+						s.tooLarge.Inc()
+					}
+					return err
+				}
+				continue
+			}
 			// hard, not ctx: a batch read before shutdown is produced in full
 			// during the drain.
-			cl.Produce(hard, kr, func(kr *kgo.Record, err error) {
-				if err != nil {
-					tr.fail(fmt.Errorf("%w: topic %s: %w", ErrProduce, kr.Topic, err))
-					return
-				}
-				s.produced.Inc()
-				s.nProduced.Add(1)
-				tr.done(seq)
-			})
+			cl.Produce(hard, kr, s.produceDone(seq, tr, 0))
 		}
+	}
+}
+
+// checkLoop probes the open source every CheckInterval until stop is
+// closed or ctx is done; each result goes to the supervisor (retrying or
+// degraded in Status, and back to running).
+func (s *sourceRun) checkLoop(ctx context.Context, ch Checker, stop <-chan struct{}) {
+	every := s.rt.cfg.CheckInterval
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		cctx, cancel := context.WithTimeout(ctx, min(every, 10*time.Second))
+		err := ch.Check(cctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		s.sup.checked(err, time.Now().Add(every))
 	}
 }
 

@@ -140,10 +140,20 @@ func renderStatus(w io.Writer, st connectors.Status, now time.Time) {
 }
 
 func restartsText(c connectors.ComponentStatus) string {
-	if c.Restarts == 0 {
+	var parts []string
+	if c.Restarts > 0 {
+		parts = append(parts, fmt.Sprintf("%d restarts", c.Restarts))
+	}
+	if c.Retries > 0 {
+		parts = append(parts, fmt.Sprintf("%d failed attempts", c.Retries))
+	}
+	if c.NextAttemptAt != nil {
+		parts = append(parts, "next attempt in "+max(time.Until(*c.NextAttemptAt), 0).Round(100*time.Millisecond).String())
+	}
+	if len(parts) == 0 {
 		return ""
 	}
-	return fmt.Sprintf(" (%d restarts)", c.Restarts)
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 // progressText renders a progress bar with the rate and the ETA:

@@ -78,6 +78,7 @@ func (r Registry) Specs(cfg *connectors.Config, o Options) ([]connectors.Pipelin
 			} else {
 				spec.SourceName, spec.NewSource = s.Type, ns
 				spec.Partitions, spec.ReplicationFactor = s.Partitions, s.ReplicationFactor
+				spec.OnTooLarge, spec.DLQTopic = s.OnTooLarge, s.DLQ.Topic
 				for _, t := range p.Topics() {
 					if !strings.Contains(t, "{") { // not a template (outbox)
 						spec.Topics = append(spec.Topics, t)

@@ -26,6 +26,10 @@ func postgresSource(p *connectors.PipelineConfig, o Options) (func() (connectors
 		return nil, err
 	}
 	return func() (connectors.Source, error) {
-		return postgres.New(cfg, postgres.WithLogger(o.Logger), postgres.WithRegisterer(o.Registerer))
+		src, err := postgres.New(cfg, postgres.WithLogger(o.Logger), postgres.WithRegisterer(o.Registerer))
+		if err != nil {
+			return nil, err
+		}
+		return &pgSource{Source: src, probe: newPGProbe(cfg.DSN, cfg.Tables)}, nil
 	}, nil
 }
