@@ -26,6 +26,9 @@ import (
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/jackc/pgx/v5"
 	goredis "github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/connectors"
 )
 
 // e2eOps is how many row operations the fault tests' workload runs. Issue
@@ -847,6 +850,40 @@ func sourceStatus(ctx context.Context, admin string) (state, lastError string) {
 	return st.Pipelines[0].Source.State, st.Pipelines[0].Source.LastError
 }
 
+// fullSourceStatus returns the first pipeline's source status from the
+// admin API (ok false when it cannot be read).
+func fullSourceStatus(ctx context.Context, admin string) (connectors.SourceStatus, bool) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+admin+"/api/v1/status", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return connectors.SourceStatus{}, false
+	}
+	defer resp.Body.Close()
+	var st connectors.Status
+	if json.NewDecoder(resp.Body).Decode(&st) != nil || len(st.Pipelines) == 0 || st.Pipelines[0].Source == nil {
+		return connectors.SourceStatus{}, false
+	}
+	return *st.Pipelines[0].Source, true
+}
+
+// waitSourceState waits until the source's status satisfies ok.
+func waitSourceState(ctx context.Context, t *testing.T, admin, what string, run *runProc, ok func(connectors.SourceStatus) bool) connectors.SourceStatus {
+	t.Helper()
+	var last connectors.SourceStatus
+	for {
+		if st, read := fullSourceStatus(ctx, admin); read {
+			last = st
+			if ok(st) {
+				return st
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the source never became %s (last status %+v)\n%s", what, last, run.out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // waitSourceError waits until the source reports an error containing want.
 func waitSourceError(ctx context.Context, t *testing.T, admin, want string, run *runProc) {
 	t.Helper()
@@ -949,11 +986,11 @@ pipelines:
 // TestE2EDatabaseAway30s: the Postgres source's database goes away for
 // 30 s (a TCP proxy in front of the shared server cuts every connection
 // and refuses new ones: stopping the shared server would break other
-// tests) while rows keep changing. The source logs every failed
-// reconnection, and once the database is back Redis equals the table.
-// Gap found here: during the outage the status API keeps the source
-// "running" with no last_error (the retries happen inside the source, not
-// in the runtime's restart loop), so only the log tells an operator.
+// tests) while rows keep changing. During the outage the status shows the
+// source "retrying" with a last error naming the database's address and
+// name, a count of failed attempts and the next one; the log says so; once
+// the database is back the source is "running" again and Redis equals the
+// table (nothing lost).
 func TestE2EDatabaseAway30s(t *testing.T) {
 	t.Parallel()
 	dsn, redisAddr := Need(t, Postgres), Need(t, Redis)
@@ -1028,20 +1065,29 @@ pipelines:
 	if err := pgWorkload(ctx, dsn, []string{table}, seeded+1+1000, 3000, 2, &done); err != nil {
 		t.Fatal(err)
 	}
-	// The source retries inside itself; it says so in its log (its status
-	// shows no error: see the comment on the test).
+	where := proxy.addr() + "/" + cfg.Database
+	st := waitSourceState(ctx, t, admin, "retrying naming "+where, run, func(st connectors.SourceStatus) bool {
+		return st.State == connectors.StateRetrying && strings.Contains(st.LastError, where) && st.Retries >= 1 && st.NextAttemptAt != nil
+	})
+	t.Logf("status %s after the cut: %s (%d failed attempts, next at %s)", time.Since(cutAt).Round(time.Second), st.LastError, st.Retries, st.NextAttemptAt.Format(time.RFC3339))
 	states := map[string]bool{}
 	for time.Since(cutAt) < 30*time.Second {
-		if st, e := sourceStatus(ctx, admin); st != "" {
-			states[st+" "+e] = true
+		if st, ok := fullSourceStatus(ctx, admin); ok {
+			states[st.State] = true
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Logf("source status while the database was away: %v", slices.Sorted(maps.Keys(states)))
-	if out := run.out.String(); !strings.Contains(out, "replication connection failed; retrying") {
+	if states[connectors.StateRunning] {
+		t.Errorf("the status said running while the database was away: %v", slices.Sorted(maps.Keys(states)))
+	}
+	out := run.out.String()
+	if !strings.Contains(out, "replication connection failed; retrying") || !strings.Contains(out, "health check failed") {
 		t.Fatalf("the source's database was away 30 s and the log never said so\n%s", out)
 	}
 	proxy.setCut(false)
+	waitSourceState(ctx, t, admin, "running again", run, func(st connectors.SourceStatus) bool {
+		return st.State == connectors.StateRunning && st.Retries == 0
+	})
 	waitSinksEqual(ctx, t, "after the database came back", conn, checks, run)
 	t.Logf("Redis equals the table %s after the database came back", time.Since(cutAt.Add(30*time.Second)).Round(time.Millisecond))
 	run.stop()
@@ -1052,6 +1098,15 @@ pipelines:
 // and writes a pipeline file streaming them into the shared Redis on an
 // embedded broker; it returns the file and an open connection.
 func pgRedisPipeline(ctx context.Context, t *testing.T, pipeline string, tables []string, seeded int) (file string, conn *pgx.Conn, rdb *goredis.Client) {
+	t.Helper()
+	file, _, conn, rdb = pgRedisPipelineWith(ctx, t, pipeline, tables, seeded, "")
+	return file, conn, rdb
+}
+
+// pgRedisPipelineWith is pgRedisPipeline with extra source lines (YAML at
+// the source's indentation) that also returns the embedded broker's
+// address.
+func pgRedisPipelineWith(ctx context.Context, t *testing.T, pipeline string, tables []string, seeded int, sourceExtra string) (file, listen string, conn *pgx.Conn, rdb *goredis.Client) {
 	t.Helper()
 	dsn, redisAddr := Need(t, Postgres), Need(t, Redis)
 	conn, err := pgx.Connect(ctx, dsn)
@@ -1079,6 +1134,7 @@ func pgRedisPipeline(ctx context.Context, t *testing.T, pipeline string, tables 
 	}
 	dir := t.TempDir()
 	file = filepath.Join(dir, "pipeline.yaml")
+	listen = freeLoopback(t)
 	yaml := fmt.Sprintf(`version: 1
 broker:
   embedded: {data_dir: %s, listen: %s}
@@ -1088,24 +1144,25 @@ pipelines:
       type: postgres
       dsn: %s
       tables: [public.%s]
-    sinks:
+%s    sinks:
       - name: cache
         type: redis
         addr: %s
         topics: [%s]
-`, filepath.Join(dir, "data"), freeLoopback(t), pipeline, dsn, strings.Join(tables, ", public."), redisAddr, strings.Join(topics, ", "))
+`, filepath.Join(dir, "data"), listen, pipeline, dsn, strings.Join(tables, ", public."), sourceExtra, redisAddr, strings.Join(topics, ", "))
 	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return file, conn, rdb
+	return file, listen, conn, rdb
 }
 
 // TestE2ETableDroppedMidStream: one of two tables is dropped while the
-// other keeps changing. Every change before the drop arrived, the other
-// table keeps flowing and equals Redis, and a restarted `sluice run` says
-// in its status that the configured table is gone ("table not found").
-// Gap found here: while `sluice run` keeps running the drop goes unnoticed
-// (status "running", no error, the dropped table's keys stay in Redis).
+// other keeps changing. Every change before the drop arrived; within a
+// health-check interval the running source is "degraded" with a last error
+// and a log line naming the dropped table; the other table keeps flowing
+// and equals Redis; a restarted `sluice run` says the same ("table not
+// found"). The dropped table's keys stay in Redis as its last state (its
+// changelog topic is untouched).
 func TestE2ETableDroppedMidStream(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -1133,8 +1190,17 @@ func TestE2ETableDroppedMidStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitSinksEqual(ctx, t, "after the drop", conn, []sinkCheck{check(keep)}, run)
-	st, e := sourceStatus(ctx, admin)
-	t.Logf("status after the drop, before a restart: %q %q", st, e)
+	st := waitSourceState(ctx, t, admin, "degraded naming public."+gone, run, func(st connectors.SourceStatus) bool {
+		return st.State == connectors.StateDegraded && strings.Contains(st.LastError, "table not found: public."+gone)
+	})
+	t.Logf("status after the drop, before a restart: %s: %s", st.State, st.LastError)
+	if out := run.out.String(); !strings.Contains(out, "public."+gone) {
+		t.Fatalf("the log never named the dropped table\n%s", out)
+	}
+	if err := pgWorkload(ctx, Need(t, Postgres), []string{keep}, 200_000, 300, 5, &done); err != nil {
+		t.Fatal(err)
+	}
+	waitSinksEqual(ctx, t, "degraded, the other table still flows", conn, []sinkCheck{check(keep)}, run)
 	run.stop()
 	run = startRun(t, file, admin)
 	waitSourceError(ctx, t, admin, "table not found: public."+gone, run)
@@ -1142,21 +1208,18 @@ func TestE2ETableDroppedMidStream(t *testing.T) {
 }
 
 // TestE2ERecordTooLarge: a row larger than the broker's max.message.bytes
-// (2 MB of text) makes the source report MESSAGE_TOO_LARGE in its status
-// and retry; it does not skip the row: after a restart of `sluice run` it
-// fails on the same record again and the row never reached Redis.
-// Gap found here: raising the topic's max.message.bytes does not let it
-// through (the limit that refuses it is not the topic's), so there is no
-// documented way out short of changing the row; and the row after it in
-// the same transaction does reach Redis (logged, not asserted: no
-// contract promises transactions arrive whole).
+// (2 MB of text) stops the source (on_too_large: stop, the default) with a
+// status and log naming the topic, the key and the size; nothing after it
+// is delivered (the row after it in the same transaction neither: nothing
+// is skipped). After `sluice topic alter T --config max.message.bytes=4000000`
+// and a restart, both rows arrive and Redis equals the table.
 func TestE2ERecordTooLarge(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	s := suffix()
 	pipeline, table := "big"+strings.ReplaceAll(s, "_", ""), "big_"+s
-	file, conn, rdb := pgRedisPipeline(ctx, t, pipeline, []string{table}, 100)
+	file, listen, conn, rdb := pgRedisPipelineWith(ctx, t, pipeline, []string{table}, 100, "")
 	admin := FreeAddr(t)
 	run := startRun(t, file, admin)
 	check := []sinkCheck{{name: "redis", table: table, read: func(ctx context.Context) (map[string]map[string]any, error) {
@@ -1166,15 +1229,69 @@ func TestE2ERecordTooLarge(t *testing.T) {
 	if _, err := conn.Exec(ctx, fmt.Sprintf("INSERT INTO %s VALUES (1000, repeat('x', 2000000), 1); INSERT INTO %s VALUES (1001, 'after', 2)", table, table)); err != nil {
 		t.Fatal(err)
 	}
-	waitSourceError(ctx, t, admin, "MESSAGE_TOO_LARGE", run)
+	topic := pipeline + ".public." + table
+	for _, want := range []string{"record too large", "topic " + topic, `key {"id":1000}`, "bytes > max.message.bytes 1048588"} {
+		waitSourceError(ctx, t, admin, want, run)
+	}
+	if out := run.out.String(); !strings.Contains(out, `{\"id\":1000}`) && !strings.Contains(out, `{"id":1000}`) {
+		t.Fatalf("the log never named the key\n%s", out)
+	}
+	for _, id := range []int{1000, 1001} {
+		if n, err := rdb.Exists(ctx, fmt.Sprintf("%s:%s:%d", pipeline, table, id)).Result(); err != nil || n != 0 {
+			t.Fatalf("row %d reached Redis while the big row is stuck (exists %d, %v)", id, n, err)
+		}
+	}
+	if code, out := Sluice(t, "topic", "alter", topic, "--config", "max.message.bytes=4000000", "--bootstrap", listen); code != 0 {
+		t.Fatalf("topic alter: exit %d\n%s", code, out)
+	}
 	run.stop()
 	run = startRun(t, file, admin)
-	waitSourceError(ctx, t, admin, "MESSAGE_TOO_LARGE", run)
-	if n, err := rdb.Exists(ctx, pipeline+":"+table+":1000").Result(); err != nil || n != 0 {
-		t.Fatalf("the too-large row's key: exists %d, %v", n, err)
+	waitSinksEqual(ctx, t, "after raising max.message.bytes and a restart", conn, check, run)
+	waitSourceState(ctx, t, admin, "running", run, func(st connectors.SourceStatus) bool { return st.State == connectors.StateRunning })
+	run.stop()
+}
+
+// TestE2ERecordTooLargeToDLQ: with on_too_large: dlq the too-large row's
+// key and the error go to <topic>.dlq, the log and status name topic, key
+// and size, and the rest (the row after it) keeps flowing.
+func TestE2ERecordTooLargeToDLQ(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s := suffix()
+	pipeline, table := "bigd"+strings.ReplaceAll(s, "_", ""), "bigd_"+s
+	file, listen, conn, rdb := pgRedisPipelineWith(ctx, t, pipeline, []string{table}, 100, "      on_too_large: dlq\n")
+	admin := FreeAddr(t)
+	run := startRun(t, file, admin)
+	if _, err := conn.Exec(ctx, fmt.Sprintf("INSERT INTO %s VALUES (1000, repeat('x', 2000000), 1); INSERT INTO %s VALUES (1001, 'after', 2)", table, table)); err != nil {
+		t.Fatal(err)
 	}
-	// Row 1001 came in the same transaction, after the big row.
-	n, _ := rdb.Exists(ctx, pipeline+":"+table+":1001").Result()
-	t.Logf("the row after the big one in its transaction reached Redis: %v", n == 1)
+	topic := pipeline + ".public." + table
+	waitSourceError(ctx, t, admin, `key {"id":1000}`, run)
+	for {
+		if n, _ := rdb.Exists(ctx, fmt.Sprintf("%s:%s:1001", pipeline, table)).Result(); n == 1 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the row after the too-large one never arrived\n%s", run.out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(listen), kgo.ConsumeTopics(topic+".dlq"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	fs := cl.PollFetches(ctx)
+	recs := fs.Records()
+	if len(recs) != 1 || string(recs[0].Key) != `{"id":1000}` {
+		t.Fatalf("dead-letter topic: %d records (%v)", len(recs), fs.Errors())
+	}
+	for _, h := range recs[0].Headers {
+		t.Logf("dlq header %s = %.200s", h.Key, h.Value)
+	}
+	if n, _ := rdb.Exists(ctx, fmt.Sprintf("%s:%s:1000", pipeline, table)).Result(); n != 0 {
+		t.Fatal("the too-large row reached Redis")
+	}
 	run.stop()
 }
