@@ -2,12 +2,22 @@ package cluster
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Config configures one quorum member / broker.
+// Config configures one quorum member, which is also one broker.
 type Config struct {
 	NodeID           int32
 	ControllerListen string            // host:port bound for Raft + controller RPCs
@@ -20,52 +30,308 @@ type Config struct {
 	Registerer       prometheus.Registerer
 }
 
-// Node is one member of the metadata quorum and one broker.
+// Node is one member of the metadata quorum and one broker. Create it with
+// New, then either Run it (once) or Close it. Image, WaitFor and the
+// controller requests are safe for concurrent use.
 type Node struct {
-	cfg Config
+	cfg       Config
+	set       settings
+	log       *slog.Logger
+	metrics   *metrics
+	ln        net.Listener
+	store     *boltStore
+	snaps     *raft.FileSnapshotStore
+	advertise string // this node's voter address
+	rpc       *rpcClient
+	ctrl      *controller
+
+	raft    atomic.Pointer[raft.Raft] // set once Run started Raft
+	started chan struct{}             // closed when raft is set
+	stopped chan struct{}             // closed when Run stops serving requests
+
+	controllerID atomic.Int32 // Raft leader, -1 unknown (local knowledge)
+
+	mu      sync.Mutex // guards img and changed
+	img     *Image
+	changed chan struct{}
+
+	runOnce   sync.Once
+	closeOnce sync.Once
+
+	// skipControlledShutdown is a test hook: Run ends without telling the
+	// controller (as a crash would).
+	skipControlledShutdown atomic.Bool
 }
 
-// New binds the listener and opens the stores.
-func New(cfg Config) (*Node, error) { return &Node{cfg: cfg}, nil }
+// New checks cfg, creates Dir, opens the Raft stores under it and binds the
+// controller listener. Errors name the address or path at fault.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("cluster config: %w", err)
+	}
+	set, err := parseSettings(cfg.Configs)
+	if err != nil {
+		return nil, fmt.Errorf("cluster config: %w", err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("node_id", cfg.NodeID)
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating cluster dir %s: %w", cfg.Dir, err)
+	}
+	store, err := openBoltStore(filepath.Join(cfg.Dir, "raft.db"))
+	if err != nil {
+		return nil, err
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, newRaftLogger(log))
+	if err != nil {
+		_ = store.Close()
+		return nil, fmt.Errorf("opening snapshot store in %s: %w", cfg.Dir, err)
+	}
+	ln, err := net.Listen("tcp", cfg.ControllerListen)
+	if err != nil {
+		_ = store.Close()
+		return nil, fmt.Errorf("binding controller listener %s: %w", cfg.ControllerListen, err)
+	}
+	advertise, _ := cfg.voterAddr(cfg.NodeID)
+	n := &Node{
+		cfg: cfg, set: set, log: log, metrics: m, ln: ln, store: store, snaps: snaps,
+		advertise: advertise, rpc: newRPCClient(),
+		started: make(chan struct{}), stopped: make(chan struct{}),
+		img: emptyImage(), changed: make(chan struct{}),
+	}
+	n.controllerID.Store(-1)
+	n.ctrl = newController(n)
+	return n, nil
+}
 
-// Run serves until ctx is done.
-func (n *Node) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+// Close releases a Node that was never Run. After Run it does nothing.
+func (n *Node) Close() error {
+	var err error
+	ran := true
+	n.runOnce.Do(func() { ran = false })
+	if ran {
+		return nil
+	}
+	n.closeOnce.Do(func() {
+		close(n.stopped)
+		n.rpc.close()
+		err = errors.Join(n.ln.Close(), n.store.Close())
+	})
+	return err
+}
 
-// Close releases a Node that was never Run.
-func (n *Node) Close() error { return nil }
+// Run starts Raft (bootstrapping the quorum from Config.Quorum when the
+// directory holds no Raft state), serves the controller listener, registers
+// this broker and heartbeats until ctx is done. On the way out it asks the
+// controller for a controlled shutdown (bounded to a few seconds), then
+// stops Raft. It returns only after Raft shut down, every goroutine ended
+// and the listener closed. Run may be called once.
+func (n *Node) Run(ctx context.Context) error {
+	first := false
+	n.runOnce.Do(func() { first = true })
+	if !first {
+		return errors.New("cluster: Run called twice or after Close")
+	}
+	defer n.closeOnce.Do(func() {})
 
-// Image returns the current metadata image and a channel closed when a newer one exists.
+	hlog := newRaftLogger(n.log)
+	m := newMux(n.ln, n.advertise, n.log)
+	stream := newStreamLayer(m)
+	transport := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: stream, MaxPool: 3, Timeout: raftTransportTimeout, Logger: hlog,
+	})
+	conf := raft.DefaultConfig()
+	conf.LocalID = raft.ServerID(strconv.Itoa(int(n.cfg.NodeID)))
+	conf.HeartbeatTimeout = raftHeartbeatTimeout
+	conf.ElectionTimeout = raftElectionTimeout
+	conf.LeaderLeaseTimeout = raftLeaderLeaseTimeout
+	conf.CommitTimeout = raftCommitTimeout
+	conf.SnapshotThreshold = 1024
+	conf.TrailingLogs = 1024
+	conf.Logger = hlog
+
+	shutdownStores := func() {
+		n.rpc.close()
+		_ = transport.Close()
+		m.close()
+		_ = n.store.Close()
+	}
+	has, err := raft.HasExistingState(n.store, n.store, n.snaps)
+	if err != nil {
+		shutdownStores()
+		return fmt.Errorf("reading raft state in %s: %w", n.cfg.Dir, err)
+	}
+	if !has {
+		var servers []raft.Server
+		for _, v := range n.cfg.Quorum {
+			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(strconv.Itoa(int(v.ID))), Address: raft.ServerAddress(v.Addr)})
+		}
+		if err := raft.BootstrapCluster(conf, n.store, n.store, n.snaps, transport, raft.Configuration{Servers: servers}); err != nil {
+			shutdownStores()
+			return fmt.Errorf("bootstrapping raft in %s: %w", n.cfg.Dir, err)
+		}
+		n.log.Info("cluster bootstrapped from the quorum", "voters", len(servers))
+	}
+	f := &fsm{current: n.current, publish: n.publish}
+	r, err := raft.NewRaft(conf, f, n.store, n.store, n.snaps, transport)
+	if err != nil {
+		shutdownStores()
+		return fmt.Errorf("starting raft: %w", err)
+	}
+	m.serveRPC = func(c net.Conn) { serveRPCConn(c, n.handleRemote) }
+	n.raft.Store(r)
+	close(n.started)
+	m.start()
+
+	// inner is cancelled once the broker said goodbye; it ends the
+	// leadership watcher and the controller.
+	inner, cancelInner := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		n.watchLeadership(inner, r)
+	}()
+	n.brokerLoop(ctx) // returns after the controlled shutdown
+
+	close(n.stopped)
+	cancelInner()
+	wg.Wait()
+	errShutdown := r.Shutdown().Error()
+	n.metrics.isController.Set(0)
+	shutdownStores()
+	if errShutdown != nil {
+		return fmt.Errorf("shutting raft down: %w", errShutdown)
+	}
+	n.log.Info("cluster node stopped")
+	return nil
+}
+
+// Image returns the current metadata image and a channel closed as soon as
+// a newer image is available. The image is immutable and shared: nothing
+// reachable from it may be modified.
 func (n *Node) Image() (*Image, <-chan struct{}) {
-	return &Image{Controller: -1, Brokers: map[int32]Broker{}, Topics: map[string]*Topic{}}, make(chan struct{})
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.img, n.changed
 }
 
-// WaitFor blocks until the local image's Version >= v (or ctx ends).
-func (n *Node) WaitFor(ctx context.Context, v uint64) error { return ErrNotYet }
-
-// CreateTopic creates a topic.
-func (n *Node) CreateTopic(ctx context.Context, spec TopicSpec, validateOnly bool) (uint64, error) {
-	return 0, ErrNotYet
+// current returns the current image.
+func (n *Node) current() *Image {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.img
 }
 
-// DeleteTopic deletes a topic.
-func (n *Node) DeleteTopic(ctx context.Context, name string) (uint64, error) { return 0, ErrNotYet }
-
-// CreatePartitions grows a topic to total partitions.
-func (n *Node) CreatePartitions(ctx context.Context, name string, total int32, validateOnly bool) (uint64, error) {
-	return 0, ErrNotYet
+// publish makes im the current image (with Controller set from local Raft
+// knowledge) and wakes the waiters.
+func (n *Node) publish(im *Image) {
+	ctrl := n.controllerID.Load()
+	if im.Controller != ctrl {
+		c := *im
+		c.Controller = ctrl
+		im = &c
+	}
+	fenced := 0
+	for _, b := range im.Brokers {
+		if b.Fenced {
+			fenced++
+		}
+	}
+	n.mu.Lock()
+	n.img = im
+	close(n.changed)
+	n.changed = make(chan struct{})
+	n.mu.Unlock()
+	n.metrics.version.Set(float64(im.Version))
+	n.metrics.fenced.Set(float64(fenced))
 }
 
-// SetTopicConfigs replaces a topic's config overrides.
-func (n *Node) SetTopicConfigs(ctx context.Context, name string, configs map[string]string) (uint64, error) {
-	return 0, ErrNotYet
+// WaitFor blocks until the local image's Version >= v, or ctx ends
+// (returning ctx.Err()).
+func (n *Node) WaitFor(ctx context.Context, v uint64) error {
+	for {
+		im, ch := n.Image()
+		if im.Version >= v {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
-// AlterPartition changes a partition's ISR.
-func (n *Node) AlterPartition(ctx context.Context, topic string, partition, leaderEpoch, partitionEpoch int32, isr []int32) (Partition, error) {
-	return Partition{}, ErrNotYet
-}
+// watchLeadership keeps Image.Controller current and runs the controller
+// while this node is the Raft leader. It returns when ctx is done, after
+// the controller stopped.
+func (n *Node) watchLeadership(ctx context.Context, r *raft.Raft) {
+	obs := make(chan raft.Observation, 64)
+	observer := raft.NewObserver(obs, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	r.RegisterObserver(observer)
+	defer r.DeregisterObserver(observer)
+	poll := time.NewTicker(500 * time.Millisecond) // observations may be dropped
+	defer poll.Stop()
 
-// AllocateProducerIDs reserves a block of count producer ids.
-func (n *Node) AllocateProducerIDs(ctx context.Context, count int64) (first int64, err error) {
-	return 0, ErrNotYet
+	var ctrlCancel context.CancelFunc
+	var ctrlDone chan struct{}
+	stopController := func() {
+		if ctrlCancel != nil {
+			ctrlCancel()
+			<-ctrlDone
+			ctrlCancel, ctrlDone = nil, nil
+			n.metrics.isController.Set(0)
+		}
+	}
+	defer stopController()
+
+	refresh := func() {
+		_, id := r.LeaderWithID()
+		leader := int32(-1)
+		if id != "" {
+			if v, err := strconv.ParseInt(string(id), 10, 32); err == nil {
+				leader = int32(v)
+			}
+		}
+		if n.controllerID.Swap(leader) != leader {
+			n.log.Info("controller changed", "controller", leader)
+			n.publish(n.current())
+		}
+		isLeader := r.State() == raft.Leader
+		switch {
+		case isLeader && ctrlCancel == nil:
+			var cctx context.Context
+			cctx, ctrlCancel = context.WithCancel(ctx)
+			ctrlDone = make(chan struct{})
+			n.metrics.isController.Set(1)
+			go func(done chan struct{}) {
+				defer close(done)
+				n.ctrl.run(cctx, r)
+			}(ctrlDone)
+		case !isLeader && ctrlCancel != nil:
+			stopController()
+		}
+	}
+	refresh()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-obs:
+		case <-r.LeaderCh():
+		case <-poll.C:
+		}
+		refresh()
+	}
 }
