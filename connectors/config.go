@@ -17,11 +17,14 @@ const ConfigVersion = 1
 
 // Defaults the pipeline file fills in (see Defaults).
 const (
-	DefaultDataDir          = "./data"
-	DefaultListen           = "127.0.0.1:9092"
-	DefaultSnapshot         = SnapshotInitial
-	DefaultOutboxTopic      = "outbox.event.{aggregatetype}"
-	DefaultRedisMode        = "string"
+	DefaultDataDir     = "./data"
+	DefaultListen      = "127.0.0.1:9092"
+	DefaultSnapshot    = SnapshotInitial
+	DefaultOutboxTopic = "outbox.event.{aggregatetype}"
+	DefaultRedisMode   = "string"
+	// Sink value formats (sinks[].value).
+	SinkValueEnvelope       = "envelope"
+	SinkValueDocument       = "document"
 	DefaultESBatchSize      = 1000
 	maxPostgresIdentifier   = 63 // NAMEDATALEN - 1
 	maxKafkaTopicNameLength = 249
@@ -164,6 +167,12 @@ type SinkConfig struct {
 	Group      string    // group, default sluice.<pipeline>.<name>
 	InstanceID string    // instance_id: static group membership when set
 	DLQ        DLQConfig // dlq
+	// Value is how the sink reads record values: envelope (default: a
+	// change event; the document is its after image) or document (the
+	// value is the document itself, as an outbox event's payload; a null
+	// value deletes; the id comes from the key, as text when the key is not
+	// a JSON object).
+	Value string // value: envelope | document
 
 	Elasticsearch *ElasticsearchConfig
 	Redis         *RedisConfig
@@ -260,6 +269,9 @@ func (p *PipelineConfig) defaults() {
 		s := &p.Sinks[i]
 		if s.Group == "" {
 			s.Group = "sluice." + p.Name + "." + s.Name
+		}
+		if s.Value == "" {
+			s.Value = SinkValueEnvelope
 		}
 		if es := s.Elasticsearch; es != nil {
 			if es.BatchSize == 0 {

@@ -100,6 +100,9 @@ func (s SinkConfig) String() string {
 		dlq = "<topic>.dlq"
 	}
 	fmt.Fprintf(&b, "; topics %s, group %s, dlq %s", strings.Join(s.Topics, ","), s.Group, dlq)
+	if s.Value == SinkValueDocument {
+		b.WriteString(", value document")
+	}
 	return b.String()
 }
 

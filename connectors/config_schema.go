@@ -23,7 +23,7 @@ var (
 	mysqlKeys     = []string{"flavor", "server_id"}
 	outboxKeys    = []string{"table", "prefix", "topic", "columns"}
 	outboxColKeys = []string{"id", "aggregatetype", "aggregateid", "type", "payload", "headers"}
-	sinkKeys      = []string{"name", "type", "topics", "group", "instance_id", "dlq"}
+	sinkKeys      = []string{"name", "type", "topics", "group", "instance_id", "dlq", "value"}
 	dlqKeys       = []string{"topic"}
 	esKeys        = []string{"url", "index", "username", "password", "password_file", "api_key", "api_key_file", "ca_file", "insecure_skip_verify", "batch_size", "keep_indexes"}
 	redisKeys     = []string{"addr", "addrs", "key", "mode", "ttl", "username", "password", "password_file", "db", "tls"}
@@ -409,6 +409,8 @@ func (d *decoder) sink(n *yaml.Node, path string, s *SinkConfig) {
 			d.str(e.v, p, &s.Group)
 		case e.key == "instance_id":
 			d.str(e.v, p, &s.InstanceID)
+		case e.key == "value":
+			d.str(e.v, p, &s.Value)
 		case e.key == "dlq":
 			dl, _ := d.mapping(e.v, p)
 			for _, f := range dl {

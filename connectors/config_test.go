@@ -172,6 +172,12 @@ func TestLoadInvalid(t *testing.T) {
 			kind: ErrInvalid,
 		},
 		{
+			name: "bad sink value",
+			in:   "version: 1\npipelines:\n  - name: s\n    sinks:\n      - name: a\n        type: redis\n        addr: h:1\n        topics: [t]\n        value: raw\n",
+			want: []string{`p.yaml:9:16: pipelines[0].sinks[0].value: "raw" is not one of: envelope, document`},
+			kind: ErrInvalid,
+		},
+		{
 			name: "empty topics",
 			in:   "version: 1\npipelines:\n  - name: s\n    sinks:\n      - name: a\n        type: redis\n        addr: h:1\n        topics: []\n",
 			want: []string{`p.yaml:8:17: pipelines[0].sinks[0].topics: required (a non-empty list)`},

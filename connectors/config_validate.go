@@ -483,6 +483,7 @@ func (s *SinkConfig) validate(v *validator, path string) {
 	if s.Group == "" {
 		v.required(path + ".group")
 	}
+	v.oneOf(path+".value", s.Value, SinkValueEnvelope, SinkValueDocument)
 	if s.DLQ.Topic != "" {
 		checkTopic(v, path+".dlq.topic", s.DLQ.Topic)
 		if seen[s.DLQ.Topic] {

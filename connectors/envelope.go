@@ -99,3 +99,17 @@ func DecodeEnvelope(value []byte) (Envelope, error) {
 	}
 	return e, nil
 }
+
+// DocumentKey returns the key columns of a record whose value is a
+// document rather than a change event (a sink's `value: document`): the key
+// itself when it is a JSON object, else one column "id" holding the key as
+// text (an outbox event's key is its aggregate id as written). Empty stays
+// empty.
+func DocumentKey(key []byte) []byte {
+	k := bytes.TrimSpace(key)
+	if len(k) == 0 || k[0] == '{' {
+		return key
+	}
+	b, _ := json.Marshal(string(key)) // a string always marshals
+	return append(append([]byte(`{"id":`), b...), '}')
+}

@@ -131,7 +131,7 @@ func redisSink(p *connectors.PipelineConfig, s *connectors.SinkConfig, o Options
 	cfg := redis.Config{
 		Pipeline: p.Name, Name: s.Name,
 		Addr: rc.Addr, Addrs: rc.Addrs, Username: rc.Username, Password: rc.Password.Value(), DB: rc.DB,
-		Key: rc.Key, Mode: rc.Mode, TTL: rc.TTL, Topics: s.Topics,
+		Key: rc.Key, Mode: rc.Mode, TTL: rc.TTL, Topics: s.Topics, Value: s.Value,
 	}
 	if t := rc.TLS; t != nil {
 		cfg.TLS = redis.TLSConfig{Enabled: true, CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,

@@ -16,7 +16,7 @@ func elasticsearchSink(p *connectors.PipelineConfig, s *connectors.SinkConfig, o
 		Pipeline: p.Name, Name: s.Name,
 		URL: ec.URL.Value(), Username: ec.Username, Password: ec.Password.Value(), APIKey: ec.APIKey.Value(),
 		CAFile: ec.CAFile, InsecureSkipVerify: ec.InsecureSkipVerify,
-		Index: ec.Index, KeepIndexes: ec.KeepIndexes, BulkMaxDocs: ec.BatchSize,
+		Index: ec.Index, KeepIndexes: ec.KeepIndexes, BulkMaxDocs: ec.BatchSize, Value: s.Value,
 	}
 	if _, err := elasticsearch.New(cfg); err != nil { // check the config at start
 		return nil, err

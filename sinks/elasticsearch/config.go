@@ -19,6 +19,10 @@ const (
 	DefaultBulkMaxDocs  = 1000
 	DefaultBulkMaxBytes = 5 << 20
 	DefaultRetryTimeout = 30 * time.Second
+
+	// Record value formats (Config.Value).
+	ValueEnvelope = "envelope" // a change event: op, before, after (default)
+	ValueDocument = "document" // the value is the document itself (outbox payloads)
 )
 
 // Config configures an Elasticsearch sink; the connectors runtime fills it
@@ -64,6 +68,14 @@ type Config struct {
 	// Fields selected them.
 	Fields []string
 	Rename map[string]string
+
+	// Value is ValueEnvelope (default: the record is a change event; _source
+	// is its after image) or ValueDocument: the record's value is the
+	// document itself (a JSON object, e.g. an outbox event's payload),
+	// indexed as it is (Fields and Rename still apply); a null value deletes
+	// the document; _id is the key's values when the key is a JSON object,
+	// else the key as text (an outbox event's aggregate id).
+	Value string
 
 	// KeepIndexes is how many old concrete indexes a finished rebuild keeps
 	// (newest first); 0 deletes them all.
@@ -162,6 +174,12 @@ func (c *Config) validate() ([]byte, error) {
 	}
 	if c.BulkMaxDocs == 0 {
 		c.BulkMaxDocs = DefaultBulkMaxDocs
+	}
+	if c.Value == "" {
+		c.Value = ValueEnvelope
+	}
+	if c.Value != ValueEnvelope && c.Value != ValueDocument {
+		bad("value", "%q is not envelope or document", c.Value)
 	}
 	if c.BulkMaxBytes == 0 {
 		c.BulkMaxBytes = DefaultBulkMaxBytes

@@ -38,6 +38,14 @@
 //	tombstone
 //	op t      ignored (a truncate names no document; rebuild to clear)
 //
+// With Config.Value = ValueDocument (pipeline file `value: document`, for
+// topics whose values are not change events, e.g. outbox events) the value
+// is the document itself: a JSON object is indexed as it came (Fields and
+// Rename apply), a null value deletes, anything else is rejected for
+// itself; no member (`op`, `after`) is interpreted. _id is as above when
+// the key is a JSON object, else the key as text (an aggregate id), `\`
+// and `:` escaped.
+//
 // Envelopes and keys are read by fast paths (scan.go) that fall back to
 // connectors.DecodeEnvelope and connectors.ParseRow whenever unsure; they
 // are fuzzed to agree with them. A value whose after image is not valid

@@ -92,6 +92,21 @@ func (s *Sink) plan(b connectors.Batch, failed map[int]error) []*op {
 	for i := range b.Records {
 		r := &b.Records[i]
 		a := s.aliasFor(r.Topic)
+		if s.cfg.Value == ValueDocument {
+			o, err := s.planDocument(r, i, a)
+			if err != nil {
+				failed[i] = err
+				continue
+			}
+			k := a.name + "\x00" + o.id
+			if prev, ok := byDoc[k]; ok {
+				*prev = *o
+				continue
+			}
+			byDoc[k] = o
+			ops = append(ops, o)
+			continue
+		}
 		id, ok := scanKeyID(r.Key)
 		if !ok {
 			key, err := connectors.ParseRow(r.Key)
@@ -143,6 +158,31 @@ func (s *Sink) plan(b connectors.Batch, failed map[int]error) []*op {
 		ops = append(ops, o)
 	}
 	return ops
+}
+
+// planDocument is plan for a record whose value is the document itself
+// (Config.Value = ValueDocument): index a JSON object value, delete on a
+// null value; _id from the key (connectors.DocumentKey).
+func (s *Sink) planDocument(r *connectors.Record, i int, a *aliasState) (*op, error) {
+	key, err := connectors.ParseRow(connectors.DocumentKey(r.Key))
+	if err != nil || len(key) == 0 {
+		return nil, fmt.Errorf("%w: key %q gives no document id", ErrRecord, r.Key)
+	}
+	id := connectors.KeyID(key)
+	if id == "" {
+		return nil, fmt.Errorf("%w: key %q gives an empty document id", ErrRecord, r.Key)
+	}
+	var src []byte
+	if r.Value != nil {
+		doc := bytes.TrimSpace(r.Value)
+		if len(doc) == 0 || doc[0] != '{' || !json.Valid(doc) {
+			return nil, fmt.Errorf("%w: value is not a JSON object (value: document)", ErrRecord)
+		}
+		if src, err = s.project(doc); err != nil {
+			return nil, fmt.Errorf("%w: value: %v", ErrRecord, err)
+		}
+	}
+	return &op{rec: i, alias: a, id: id, source: src, targets: s.targetsFor(a, r)}, nil
 }
 
 func (s *Sink) aliasFor(topic string) *aliasState { return s.aliases[s.cfg.aliasName(topic)] }

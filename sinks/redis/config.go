@@ -16,6 +16,10 @@ import (
 const (
 	ModeString = "string" // SET key <after JSON>
 	ModeHash   = "hash"   // one hash field per column
+
+	// Record value formats (Config.Value).
+	ValueEnvelope = "envelope" // a change event: op, before, after (default)
+	ValueDocument = "document" // the value is the document itself (outbox payloads)
 )
 
 // Config configures a Redis sink; the connectors runtime fills it from the
@@ -39,6 +43,13 @@ type Config struct {
 	Mode string
 	// TTL, when > 0, is set on every key written (refreshed on each write).
 	TTL time.Duration
+	// Value is ValueEnvelope (default) or ValueDocument: the record's value
+	// is a JSON object written as it is (SET, or HSET of its fields), a null
+	// value (tombstone) DELs; the key is the record key's columns when it is
+	// a JSON object, else one column "id" holding the key as text (an
+	// outbox event's aggregate id), and the table of the default template
+	// is the topic's last segment.
+	Value string
 
 	// Topics are the sink's topics, as in the pipeline file. Optional: with
 	// the default template they name the tables (a topic's last
@@ -64,8 +75,8 @@ func (c Config) String() string {
 	if c.Password != "" {
 		pw = "<redacted>"
 	}
-	return fmt.Sprintf("redis.Config{Pipeline:%q Name:%q Addr:%q Addrs:%q Username:%q Password:%q DB:%d Key:%q Mode:%q TTL:%s Topics:%q TLS:%t}",
-		c.Pipeline, c.Name, c.Addr, c.Addrs, c.Username, pw, c.DB, c.Key, c.Mode, c.TTL, c.Topics, c.TLS.Enabled)
+	return fmt.Sprintf("redis.Config{Pipeline:%q Name:%q Addr:%q Addrs:%q Username:%q Password:%q DB:%d Key:%q Mode:%q TTL:%s Value:%q Topics:%q TLS:%t}",
+		c.Pipeline, c.Name, c.Addr, c.Addrs, c.Username, pw, c.DB, c.Key, c.Mode, c.TTL, c.Value, c.Topics, c.TLS.Enabled)
 }
 
 // validate applies defaults to c and reports every problem, each naming its
@@ -77,6 +88,14 @@ func (c *Config) validate() (*Template, error) {
 	}
 	if c.Mode == "" {
 		c.Mode = ModeString
+	}
+	if c.Value == "" {
+		c.Value = ValueEnvelope
+	}
+	switch c.Value {
+	case ValueEnvelope, ValueDocument:
+	default:
+		bad("value", "%q is not envelope or document", c.Value)
 	}
 	switch c.Mode {
 	case ModeString, ModeHash:

@@ -56,6 +56,20 @@
 //	                         key space — a template shared by several tables is
 //	                         one key space). SCAN MATCH + UNLINK, every master.
 //
+// # Values that are documents (value: document)
+//
+// With Config.Value = ValueDocument (pipeline file `value: document`, for
+// topics whose values are not change events, e.g. outbox events, whose
+// value is the payload) the value is the document: a JSON object is SET as
+// it came (mode hash: HSET of its top-level fields, as for an image), a
+// null value (tombstone) is a DEL, anything else is rejected for itself
+// (dead-letter topic). No field is interpreted: a payload with `op` or
+// `after` members is stored as it is. The key's columns are the record
+// key's when it is a JSON object, else one column `id` holding the key as
+// text (an aggregate id `o-17` → `{id}` = o-17); the default template's
+// table is the topic's last segment (`outbox.event.order` → `order`), so
+// `<pipeline>:order:o-17`. Truncates do not exist in this mode.
+//
 // With ttl > 0 every write sets the TTL again; with ttl 0 a write leaves the
 // key without TTL (SET clears it; the hash script PERSISTs).
 //

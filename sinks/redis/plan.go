@@ -58,6 +58,9 @@ func (s *Sink) plan(recs []connectors.Record, base int) ([]op, []connectors.Reco
 }
 
 func (s *Sink) planOne(r *connectors.Record) (op, error) {
+	if s.cfg.Value == ValueDocument {
+		return s.planDocument(r)
+	}
 	if r.Value == nil { // tombstone: only the key and the topic are known
 		k, err := s.redisKey(r.Key, topicTable(r.Topic))
 		if err != nil {
@@ -128,6 +131,33 @@ func (s *Sink) planOne(r *connectors.Record) (op, error) {
 		o.fields = hashFields(row)
 	}
 	return o, nil
+}
+
+// planDocument plans a record whose value is the document itself
+// (Config.Value = ValueDocument): SET (or HSET) a JSON object value, DEL on
+// a null value.
+func (s *Sink) planDocument(r *connectors.Record) (op, error) {
+	table := topicTable(r.Topic)
+	s.noteTable(table)
+	k, err := s.redisKey(connectors.DocumentKey(r.Key), table)
+	if err != nil {
+		return op{}, err
+	}
+	if r.Value == nil {
+		return op{kind: opDel, key: k}, nil
+	}
+	doc := bytes.TrimSpace(r.Value)
+	if len(doc) == 0 || doc[0] != '{' || !json.Valid(doc) {
+		return op{}, fmt.Errorf("%w: value is not a JSON object (value: document)", ErrRecord)
+	}
+	if s.cfg.Mode != ModeHash {
+		return op{kind: opSet, key: k, value: doc}, nil
+	}
+	row, err := connectors.ParseRow(doc)
+	if err != nil {
+		return op{}, fmt.Errorf("%w: value: %w", ErrRecord, err)
+	}
+	return op{kind: opHash, key: k, after: row, fields: hashFields(row)}, nil
 }
 
 // hashFields returns the field/value pairs of an image: every column that
