@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -27,11 +29,13 @@ var testConfigs = map[string]string{
 
 // testCluster is n in-process nodes on 127.0.0.1.
 type testCluster struct {
-	t      *testing.T
-	quorum []Voter
-	dirs   map[int32]string
-	mu     sync.Mutex
-	nodes  map[int32]*runningNode
+	t       *testing.T
+	configs map[string]string
+	regs    map[int32]*prometheus.Registry
+	quorum  []Voter
+	dirs    map[int32]string
+	mu      sync.Mutex
+	nodes   map[int32]*runningNode
 }
 
 type runningNode struct {
@@ -58,9 +62,9 @@ func freePorts(t *testing.T, k int) []string {
 	return out
 }
 
-func newTestCluster(t *testing.T, k int) *testCluster {
+func newTestCluster(t *testing.T, k int, configs map[string]string) *testCluster {
 	t.Helper()
-	tc := &testCluster{t: t, dirs: map[int32]string{}, nodes: map[int32]*runningNode{}}
+	tc := &testCluster{t: t, configs: configs, regs: map[int32]*prometheus.Registry{}, dirs: map[int32]string{}, nodes: map[int32]*runningNode{}}
 	for i, addr := range freePorts(t, k) {
 		id := int32(i + 1)
 		tc.quorum = append(tc.quorum, Voter{ID: id, Addr: addr})
@@ -91,11 +95,12 @@ func (tc *testCluster) start(id int32) *Node {
 	}
 	var n *Node
 	var err error
+	reg := prometheus.NewRegistry()
 	// The port was free a moment ago; a restart may race the old socket.
 	for range 50 {
 		n, err = New(Config{
 			NodeID: id, ControllerListen: addr, Quorum: tc.quorum, Dir: tc.dirs[id],
-			BrokerHost: "127.0.0.1", BrokerPort: 9000 + id, Configs: testConfigs, Logger: log,
+			BrokerHost: "127.0.0.1", BrokerPort: 9000 + id, Configs: tc.configs, Logger: log, Registerer: reg,
 		})
 		if err == nil {
 			break
@@ -110,6 +115,7 @@ func (tc *testCluster) start(id int32) *Node {
 	go func() { rn.done <- n.Run(ctx) }()
 	tc.mu.Lock()
 	tc.nodes[id] = rn
+	tc.regs[id] = reg
 	tc.mu.Unlock()
 	return n
 }
@@ -201,7 +207,7 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 // follower, the controller crashing, a restart, a controlled shutdown.
 func TestClusterFailover(t *testing.T) {
 	t.Parallel()
-	tc := newTestCluster(t, 3)
+	tc := newTestCluster(t, 3, testConfigs)
 	for _, id := range []int32{1, 2, 3} {
 		tc.waitImage(id, "all brokers unfenced", allAlive(1, 2, 3))
 	}
@@ -291,8 +297,6 @@ func TestClusterFailover(t *testing.T) {
 		other++
 	}
 	tc.stop(leaderOf)
-	im, _ = tc.node(other).Image()
-	idle := im.Version
 	tc.waitImage(other, "leaders moved off the stopped broker", func(im *Image) bool {
 		if im.Alive(leaderOf) {
 			return false
@@ -304,7 +308,6 @@ func TestClusterFailover(t *testing.T) {
 		}
 		return true
 	})
-	_ = idle
 	tc.start(leaderOf)
 	tc.waitImage(other, "all back", allAlive(1, 2, 3))
 }
@@ -313,7 +316,7 @@ func TestClusterFailover(t *testing.T) {
 // with NotController once its ctx ends.
 func TestClusterMajorityDown(t *testing.T) {
 	t.Parallel()
-	tc := newTestCluster(t, 3)
+	tc := newTestCluster(t, 3, testConfigs)
 	tc.waitImage(1, "all brokers unfenced", allAlive(1, 2, 3))
 	tc.kill(2)
 	tc.kill(3)
@@ -322,4 +325,162 @@ func TestClusterMajorityDown(t *testing.T) {
 		t.Fatalf("CreateTopic with a majority down: %v, want NotController", err)
 	}
 	t.Logf("majority down: %v", err)
+}
+
+// TestClusterRequests: controlled shutdown alone fences a broker (the
+// session timeout here is far longer than the test), stale AlterPartition
+// is refused, producer id blocks from every node never overlap, and a node
+// restarted from a Raft snapshot has the same image.
+func TestClusterRequests(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, 3, map[string]string{cfgHeartbeatInterval: "100", cfgSessionTimeout: "600000"})
+	for _, id := range []int32{1, 2, 3} {
+		tc.waitImage(id, "all brokers unfenced", allAlive(1, 2, 3))
+	}
+	_, err := tc.node(1).CreateTopic(ctxT(t, 10*time.Second), TopicSpec{Name: "p", Partitions: 3, ReplicationFactor: 3, Configs: map[string]string{"cleanup.policy": "compact"}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// validateOnly commits nothing.
+	if _, err := tc.node(2).CreateTopic(ctxT(t, 10*time.Second), TopicSpec{Name: "dry", Partitions: 1, ReplicationFactor: 1}, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tc.node(2).CreateTopic(ctxT(t, 10*time.Second), TopicSpec{Name: "big", Partitions: 1, ReplicationFactor: 4}, false); !errors.Is(err, kerr.InvalidReplicationFactor) {
+		t.Fatalf("RF 4 on 3 brokers: %v", err)
+	}
+	if _, err := tc.node(3).CreatePartitions(ctxT(t, 10*time.Second), "p", 2, false); !errors.Is(err, kerr.InvalidPartitions) {
+		t.Fatalf("shrinking partitions: %v", err)
+	}
+	if _, err = tc.node(3).CreatePartitions(ctxT(t, 10*time.Second), "p", 4, false); err != nil {
+		t.Fatal(err)
+	}
+	idx, err := tc.node(2).SetTopicConfigs(ctxT(t, 10*time.Second), "p", map[string]string{"retention.ms": "5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tc.node(1).WaitFor(ctxT(t, 10*time.Second), idx); err != nil {
+		t.Fatal(err)
+	}
+	im, _ := tc.node(1).Image()
+	if im.Topics["dry"] != nil || len(im.Topics["p"].Partitions) != 4 || im.Topics["p"].Configs["retention.ms"] != "5" || im.Topics["p"].Configs["cleanup.policy"] != "" {
+		t.Fatalf("image after requests: %s %v", dumpImage(im), im.Topics["p"].Configs)
+	}
+
+	// AlterPartition from the leader with current epochs, then stale.
+	p := im.Topics["p"].Partitions[0]
+	leader := p.Leader
+	shrunk := []int32{leader}
+	got, err := tc.node(leader).AlterPartition(ctxT(t, 10*time.Second), "p", 0, p.LeaderEpoch, p.PartitionEpoch, shrunk)
+	if err != nil || got.PartitionEpoch != p.PartitionEpoch+1 || !slices.Equal(got.ISR, shrunk) {
+		t.Fatalf("AlterPartition = %+v, %v", got, err)
+	}
+	if _, err := tc.node(leader).AlterPartition(ctxT(t, 10*time.Second), "p", 0, p.LeaderEpoch, p.PartitionEpoch, p.ISR); !errors.Is(err, kerr.InvalidUpdateVersion) {
+		t.Fatalf("stale partition epoch: %v, want InvalidUpdateVersion", err)
+	}
+	if _, err := tc.node(leader).AlterPartition(ctxT(t, 10*time.Second), "p", 0, p.LeaderEpoch-1, got.PartitionEpoch, p.ISR); !errors.Is(err, kerr.FencedLeaderEpoch) {
+		t.Fatalf("stale leader epoch: %v, want FencedLeaderEpoch", err)
+	}
+	notLeader := leader%3 + 1
+	if _, err := tc.node(notLeader).AlterPartition(ctxT(t, 10*time.Second), "p", 0, got.LeaderEpoch, got.PartitionEpoch, p.ISR); !errors.Is(err, kerr.NotLeaderForPartition) {
+		t.Fatalf("from a follower: %v, want NotLeaderForPartition", err)
+	}
+	if _, err := tc.node(leader).AlterPartition(ctxT(t, 10*time.Second), "p", 0, got.LeaderEpoch, got.PartitionEpoch, p.ISR); err != nil {
+		t.Fatalf("growing back: %v", err)
+	}
+
+	// Producer id blocks from every node, concurrently, never overlap.
+	type block struct{ first, count int64 }
+	var mu sync.Mutex
+	var blocks []block
+	var wg sync.WaitGroup
+	for _, id := range []int32{1, 2, 3} {
+		wg.Go(func() {
+			for i := range 10 {
+				count := int64(10 + i)
+				first, err := tc.node(id).AllocateProducerIDs(ctxT(t, 10*time.Second), count)
+				if err != nil {
+					t.Errorf("node %d AllocateProducerIDs: %v", id, err)
+					return
+				}
+				mu.Lock()
+				blocks = append(blocks, block{first, count})
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	slices.SortFunc(blocks, func(a, b block) int { return int(a.first - b.first) })
+	for i := 1; i < len(blocks); i++ {
+		if blocks[i-1].first+blocks[i-1].count > blocks[i].first {
+			t.Fatalf("blocks overlap: %+v and %+v", blocks[i-1], blocks[i])
+		}
+	}
+	if len(blocks) != 30 {
+		t.Fatalf("%d blocks, want 30", len(blocks))
+	}
+
+	// Exactly one node reports itself controller.
+	tc.waitImage(1, "controller known", func(im *Image) bool { return im.Controller != -1 })
+	controllers := 0.0
+	for _, id := range []int32{1, 2, 3} {
+		controllers += gauge(t, tc.regs[id], "sluice_cluster_is_controller")
+	}
+	if controllers != 1 {
+		t.Errorf("sluice_cluster_is_controller sums to %v, want 1", controllers)
+	}
+
+	// Snapshot node 3, then a controlled shutdown: with a 10-minute
+	// session timeout only the shutdown request can fence it this soon.
+	if err := tc.node(3).raft.Load().Snapshot().Error(); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	tc.stop(3)
+	tc.waitImage(1, "broker 3 fenced by its controlled shutdown, leaders moved", func(im *Image) bool {
+		if im.Alive(3) {
+			return false
+		}
+		for _, p := range im.Topics["p"].Partitions {
+			if p.Leader == 3 || p.Leader == -1 || slices.Contains(p.ISR, 3) {
+				return false
+			}
+		}
+		return true
+	})
+	tc.start(3)
+	tc.waitImage(1, "broker 3 back", allAlive(1, 2, 3))
+	// The restarted node (snapshot + log) converges to node 1's image.
+	tc.waitImage(3, "node 3's image equals node 1's", func(im *Image) bool {
+		other, _ := tc.node(1).Image()
+		a, b := *im, *other
+		a.Controller, b.Controller = 0, 0
+		return reflect.DeepEqual(&a, &b)
+	})
+}
+
+func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("metric %s not registered", name)
+	return 0
+}
+
+func TestNewRejectsNodeOutsideQuorum(t *testing.T) {
+	t.Parallel()
+	_, err := New(Config{NodeID: 4, ControllerListen: "127.0.0.1:0", Quorum: []Voter{{1, "127.0.0.1:1"}}, Dir: t.TempDir()})
+	if !errors.Is(err, ErrNotInQuorum) {
+		t.Fatalf("New = %v, want ErrNotInQuorum", err)
+	}
+	_, err = New(Config{NodeID: 1, ControllerListen: "127.0.0.1:0", Quorum: []Voter{{1, "127.0.0.1:1"}}, Dir: t.TempDir(),
+		Configs: map[string]string{cfgSessionTimeout: "10", cfgHeartbeatInterval: "20"}})
+	if err == nil {
+		t.Fatal("heartbeat above session timeout accepted")
+	}
 }
