@@ -202,6 +202,13 @@ func (n *Node) Run(ctx context.Context) error {
 	n.brokerLoop(ctx) // returns after the controlled shutdown
 
 	close(n.stopped)
+	if r.State() == raft.Leader && !n.skipControlledShutdown.Load() {
+		// Hand leadership over instead of letting the others wait out an
+		// election timeout (bounded by raft to one election timeout).
+		if err := r.LeadershipTransfer().Error(); err != nil {
+			n.log.Debug("leadership transfer on shutdown failed", "err", err)
+		}
+	}
 	cancelInner()
 	wg.Wait()
 	errShutdown := r.Shutdown().Error()
