@@ -240,12 +240,6 @@ func (n *Node) current() *Image {
 // publish makes im the current image (with Controller set from local Raft
 // knowledge) and wakes the waiters.
 func (n *Node) publish(im *Image) {
-	ctrl := n.controllerID.Load()
-	if im.Controller != ctrl {
-		c := *im
-		c.Controller = ctrl
-		im = &c
-	}
 	fenced := 0
 	for _, b := range im.Brokers {
 		if b.Fenced {
@@ -253,12 +247,38 @@ func (n *Node) publish(im *Image) {
 		}
 	}
 	n.mu.Lock()
+	// Read the controller under mu: setController publishes under mu too,
+	// so neither can overwrite the other's newer state.
+	if ctrl := n.controllerID.Load(); im.Controller != ctrl {
+		c := *im
+		c.Controller = ctrl
+		im = &c
+	}
+	n.swapLocked(im)
+	n.metrics.version.Set(float64(im.Version))
+	n.metrics.fenced.Set(float64(fenced))
+	n.mu.Unlock()
+}
+
+// setController records the Raft leader and republishes the current image
+// with it; it reports whether it changed.
+func (n *Node) setController(id int32) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.controllerID.Swap(id) == id {
+		return false
+	}
+	c := *n.img
+	c.Controller = id
+	n.swapLocked(&c)
+	return true
+}
+
+// swapLocked installs im and wakes the waiters of the previous one.
+func (n *Node) swapLocked(im *Image) {
 	n.img = im
 	close(n.changed)
 	n.changed = make(chan struct{})
-	n.mu.Unlock()
-	n.metrics.version.Set(float64(im.Version))
-	n.metrics.fenced.Set(float64(fenced))
 }
 
 // WaitFor blocks until the local image's Version >= v, or ctx ends
@@ -311,9 +331,8 @@ func (n *Node) watchLeadership(ctx context.Context, r *raft.Raft) {
 				leader = int32(v)
 			}
 		}
-		if n.controllerID.Swap(leader) != leader {
+		if n.setController(leader) {
 			n.log.Info("controller changed", "controller", leader)
-			n.publish(n.current())
 		}
 		isLeader := r.State() == raft.Leader
 		switch {
