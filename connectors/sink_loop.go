@@ -331,11 +331,14 @@ func (s *sinkRun) logFetchErrors(fs kgo.Fetches) bool {
 func (s *sinkRun) writePartition(ctx, hard context.Context, cl *kgo.Client, adm *kadm.Client, sink Sink, p kgo.FetchTopicPartition) error {
 	b := Batch{Records: make([]Record, len(p.Records))}
 	for i, kr := range p.Records {
-		r := Record{Topic: kr.Topic, Partition: kr.Partition, Offset: kr.Offset, Key: kr.Key, Value: kr.Value, Timestamp: kr.Timestamp}
-		for _, h := range kr.Headers {
-			r.Headers = append(r.Headers, Header{Key: h.Key, Value: h.Value})
+		r := &b.Records[i]
+		*r = Record{Topic: kr.Topic, Partition: kr.Partition, Offset: kr.Offset, Key: kr.Key, Value: kr.Value, Timestamp: kr.Timestamp}
+		if len(kr.Headers) > 0 {
+			r.Headers = make([]Header, len(kr.Headers))
+			for j, h := range kr.Headers {
+				r.Headers[j] = Header{Key: h.Key, Value: h.Value}
+			}
 		}
-		b.Records[i] = r
 	}
 	be, err := s.writeWithRetry(ctx, hard, sink, b)
 	if err != nil {

@@ -174,17 +174,19 @@ func (lp *largeProducer) deadLetter(ctx, hard context.Context, main *kgo.Client,
 	return nil
 }
 
-// produceDone is the promise of one produced record of batch seq: done in
+// produceDone is the promise of the produced records of batch seq (one
+// closure may serve the whole batch; size 0: computed per record): done in
 // the tracker, or the tracker fails with the error (a *TooLargeError
 // naming topic, key and size when the broker refused the size).
 func (s *sourceRun) produceDone(seq uint64, tr *ackTracker, size int) func(*kgo.Record, error) {
 	return func(kr *kgo.Record, err error) {
 		if err != nil {
 			if errors.Is(err, kerr.MessageTooLarge) {
-				if size == 0 {
-					size = recordSize(kr)
+				n := size // the closure may serve a whole batch: never write size
+				if n == 0 {
+					n = recordSize(kr)
 				}
-				err = fmt.Errorf("%w: %w", &TooLargeError{Topic: kr.Topic, Key: kr.Key, Size: size}, err)
+				err = fmt.Errorf("%w: %w", &TooLargeError{Topic: kr.Topic, Key: kr.Key, Size: n}, err)
 			}
 			tr.fail(fmt.Errorf("%w: topic %s: %w", ErrProduce, kr.Topic, err))
 			return

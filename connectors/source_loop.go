@@ -197,6 +197,9 @@ func (s *sourceRun) runOnce(ctx, hard context.Context) (err error) {
 func (s *sourceRun) readLoop(ctx, hard context.Context, cl *kgo.Client, lp *largeProducer, src Source, tc *transformChain, tr *ackTracker) error {
 	adm := lp.adm
 	decl, _ := src.(TopicDeclarer)
+	// Topics this run made sure of: the per-record check stays a map lookup
+	// without the runtime's lock or a TopicSpec built per record.
+	known := map[string]bool{}
 	for {
 		if err := tr.err(); err != nil {
 			return err
@@ -214,9 +217,13 @@ func (s *sourceRun) readLoop(ctx, hard context.Context, cl *kgo.Client, lp *larg
 		recs, dropped := tc.apply(b.Records)
 		s.filtered.Add(float64(dropped))
 		var oldest time.Time
-		for _, r := range recs {
-			if err := s.ensureTopic(ctx, adm, decl, r.Topic); err != nil {
-				return err
+		for i := range recs {
+			r := &recs[i]
+			if !known[r.Topic] {
+				if err := s.ensureTopic(ctx, adm, decl, r.Topic); err != nil {
+					return err
+				}
+				known[r.Topic] = true
 			}
 			if !r.Timestamp.IsZero() && (oldest.IsZero() || r.Timestamp.Before(oldest)) {
 				oldest = r.Timestamp
@@ -226,14 +233,21 @@ func (s *sourceRun) readLoop(ctx, hard context.Context, cl *kgo.Client, lp *larg
 			oldest = now
 		}
 		seq := tr.add(len(recs), b.Position, now, oldest)
+		// One allocation for the batch's records and one promise for all of
+		// them (franz-go keeps each *kgo.Record until its promise ran).
+		krs := make([]kgo.Record, len(recs))
+		done := s.produceDone(seq, tr, 0)
 		for i := range recs {
-			r := &recs[i]
-			kr := &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
+			r, kr := &recs[i], &krs[i]
+			kr.Topic, kr.Key, kr.Value, kr.Timestamp = r.Topic, r.Key, r.Value, r.Timestamp
 			if r.Partition >= 0 {
 				kr.Partition = r.Partition
 			}
-			for _, h := range r.Headers {
-				kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+			if len(r.Headers) > 0 {
+				kr.Headers = make([]kgo.RecordHeader, len(r.Headers))
+				for j, h := range r.Headers {
+					kr.Headers[j] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
+				}
 			}
 			if size := recordSize(kr); size > mainBatchLimit-1024 {
 				if err := lp.produce(ctx, hard, cl, kr, size, seq, tr); err != nil {
@@ -247,7 +261,7 @@ func (s *sourceRun) readLoop(ctx, hard context.Context, cl *kgo.Client, lp *larg
 			}
 			// hard, not ctx: a batch read before shutdown is produced in full
 			// during the drain.
-			cl.Produce(hard, kr, s.produceDone(seq, tr, 0))
+			cl.Produce(hard, kr, done)
 		}
 	}
 }
