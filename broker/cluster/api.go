@@ -198,6 +198,7 @@ func (n *Node) brokerLoop(ctx context.Context) {
 			cancel()
 			if err == nil {
 				epoch = resp.Epoch
+				n.brokerEpoch.Store(epoch)
 				n.log.Info("broker registered with the controller", "broker_epoch", epoch)
 			} else if ctx.Err() == nil {
 				n.log.Debug("registering with the controller failed; retrying", "err", err)

@@ -25,6 +25,7 @@ var verboseLogs = flag.Bool("cluster.log", false, "print cluster node logs")
 var testConfigs = map[string]string{
 	cfgHeartbeatInterval: "100",
 	cfgSessionTimeout:    "1500",
+	cfgRebalanceInterval: "1",
 }
 
 // testCluster is n in-process nodes on 127.0.0.1.
@@ -281,6 +282,27 @@ func TestClusterFailover(t *testing.T) {
 	// Restart with the same dir: it rejoins and is unfenced.
 	tc.start(ctrl)
 	tc.waitImage(ctrl, "the restarted node rejoined", allAlive(1, 2, 3))
+
+	// Once the data layer puts it back in the ISR (AlterPartition from each
+	// leader), the preferred leader rebalance gives it its leaderships back.
+	im = tc.waitImage(survivor, "restarted node unfenced", allAlive(1, 2, 3))
+	for i, p := range im.Topics["orders"].Partitions {
+		if slices.Contains(p.ISR, ctrl) {
+			continue
+		}
+		isr := append(slices.Clone(p.ISR), ctrl)
+		if _, err := tc.node(p.Leader).AlterPartition(ctxT(t, 10*time.Second), "orders", int32(i), p.LeaderEpoch, p.PartitionEpoch, isr); err != nil {
+			t.Fatalf("re-adding %d to the ISR of partition %d: %v", ctrl, i, err)
+		}
+	}
+	tc.waitImage(survivor, "preferred leaders restored", func(im *Image) bool {
+		for _, p := range im.Topics["orders"].Partitions {
+			if p.Leader != p.Replicas[0] {
+				return false
+			}
+		}
+		return true
+	})
 
 	// Controlled shutdown moves leadership promptly (well before the
 	// session timeout would).

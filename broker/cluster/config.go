@@ -15,6 +15,8 @@ const (
 	cfgDefaultRF          = "default.replication.factor"
 	cfgNumPartitions      = "num.partitions"
 	cfgUncleanElection    = "unclean.leader.election.enable"
+	cfgAutoRebalance      = "auto.leader.rebalance.enable"
+	cfgRebalanceInterval  = "leader.imbalance.check.interval.seconds"
 	defaultHeartbeatMS    = 2000
 	defaultSessionTimeout = 9000
 )
@@ -36,13 +38,14 @@ const (
 type settings struct {
 	heartbeat     time.Duration
 	session       time.Duration
-	defaultRF     int   // 0: min(3, unfenced brokers)
-	numPartitions int32 // num.partitions
+	defaultRF     int           // 0: min(3, unfenced brokers)
+	numPartitions int32         // num.partitions
+	rebalance     time.Duration // 0: auto.leader.rebalance.enable=false
 }
 
 // parseSettings reads cfg.Configs; every problem is named.
 func parseSettings(configs map[string]string) (settings, error) {
-	s := settings{heartbeat: defaultHeartbeatMS * time.Millisecond, session: defaultSessionTimeout * time.Millisecond, numPartitions: 1}
+	s := settings{heartbeat: defaultHeartbeatMS * time.Millisecond, session: defaultSessionTimeout * time.Millisecond, numPartitions: 1, rebalance: 300 * time.Second}
 	var errs []error
 	ms := func(key string, dst *time.Duration) {
 		v, ok := configs[key]
@@ -74,6 +77,20 @@ func parseSettings(configs map[string]string) (settings, error) {
 	}
 	if v, ok := configs[cfgUncleanElection]; ok && v != "true" && v != "false" {
 		errs = append(errs, fmt.Errorf("%s: %q is not true or false", cfgUncleanElection, v))
+	}
+	if v, ok := configs[cfgRebalanceInterval]; ok {
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil || n <= 0 {
+			errs = append(errs, fmt.Errorf("%s: %q is not a positive number of seconds", cfgRebalanceInterval, v))
+		}
+		s.rebalance = time.Duration(n) * time.Second
+	}
+	switch configs[cfgAutoRebalance] {
+	case "", "true":
+	case "false":
+		s.rebalance = 0
+	default:
+		errs = append(errs, fmt.Errorf("%s: %q is not true or false", cfgAutoRebalance, configs[cfgAutoRebalance]))
 	}
 	if s.heartbeat >= s.session {
 		errs = append(errs, fmt.Errorf("%s (%v) must be below %s (%v)", cfgHeartbeatInterval, s.heartbeat, cfgSessionTimeout, s.session))

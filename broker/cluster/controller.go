@@ -78,15 +78,25 @@ func (c *controller) run(ctx context.Context, r *raft.Raft) {
 	tick = min(max(tick, 10*time.Millisecond), 500*time.Millisecond)
 	t := time.NewTicker(tick)
 	defer t.Stop()
+	var rebalance <-chan time.Time
+	if c.n.set.rebalance > 0 {
+		rt := time.NewTicker(c.n.set.rebalance)
+		defer rt.Stop()
+		rebalance = rt.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			c.mu.Lock()
+			c.tickLocked(ctx)
+			c.mu.Unlock()
+		case <-rebalance:
+			c.mu.Lock()
+			c.rebalanceLocked(ctx)
+			c.mu.Unlock()
 		}
-		c.mu.Lock()
-		c.tickLocked(ctx)
-		c.mu.Unlock()
 	}
 }
 
@@ -116,6 +126,20 @@ func (c *controller) tickLocked(ctx context.Context) {
 		}
 		c.logChanges(im, changes, "election")
 	}
+}
+
+// rebalanceLocked gives leadership back to preferred replicas.
+func (c *controller) rebalanceLocked(ctx context.Context) {
+	im := c.n.current()
+	changes := preferredChanges(im)
+	if len(changes) == 0 {
+		return
+	}
+	if _, _, err := c.proposeLocked(ctx, &command{Op: opChangePartitions, Changes: changes}); err != nil {
+		c.n.log.Warn("preferred leader election failed", "err", err)
+		return
+	}
+	c.logChanges(im, changes, "preferred leader")
 }
 
 func (c *controller) unclean() uncleanFunc { return uncleanFromConfigs(c.n.cfg.Configs) }

@@ -50,6 +50,7 @@ type Node struct {
 	stopped chan struct{}             // closed when Run stops serving requests
 
 	controllerID atomic.Int32 // Raft leader, -1 unknown (local knowledge)
+	brokerEpoch  atomic.Int64 // this incarnation's registration, 0 before
 
 	mu      sync.Mutex // guards img and changed
 	img     *Image
@@ -219,6 +220,20 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.log.Info("cluster node stopped")
 	return nil
+}
+
+// BrokerEpoch returns the epoch under which this broker registered in this
+// process, 0 before registration succeeded. This broker is in service once
+// the image shows it unfenced with this epoch (see Serving).
+func (n *Node) BrokerEpoch() int64 { return n.brokerEpoch.Load() }
+
+// Serving reports whether im shows this broker registered in this process
+// and unfenced. An image replayed from before a restart can show an older
+// incarnation alive; Serving is false for it.
+func (n *Node) Serving(im *Image) bool {
+	b, ok := im.Brokers[n.cfg.NodeID]
+	e := n.brokerEpoch.Load()
+	return ok && e != 0 && b.Epoch == e && !b.Fenced
 }
 
 // Image returns the current metadata image and a channel closed as soon as

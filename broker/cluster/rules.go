@@ -149,3 +149,26 @@ func placeReplicas(brokers []int32, n, rf, start, shift, firstID int) [][]int32 
 	}
 	return out
 }
+
+// preferredChanges moves leadership back to each partition's preferred
+// replica (the first) when it is alive, in the ISR and not leading — what
+// Kafka's auto.leader.rebalance does — so leaders spread out again after a
+// broker came back.
+func preferredChanges(im *Image) []PartitionChange {
+	var out []PartitionChange
+	for _, name := range im.SortedTopicNames() {
+		for i, p := range im.Topics[name].Partitions {
+			if len(p.Replicas) == 0 {
+				continue
+			}
+			pref := p.Replicas[0]
+			if p.Leader == pref || !im.Alive(pref) || !slices.Contains(p.ISR, pref) {
+				continue
+			}
+			if ch, ok := change(name, int32(i), p, pref, p.ISR); ok {
+				out = append(out, ch)
+			}
+		}
+	}
+	return out
+}

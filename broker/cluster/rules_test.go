@@ -4,6 +4,7 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -251,5 +252,48 @@ func TestAlterPartitionFencedGrow(t *testing.T) {
 	im2 := imageOf([]int32{1}, []int32{2}, nil, Partition{Replicas: []int32{1, 2}, ISR: []int32{1, 2}, Leader: 1})
 	if _, res := apply(im2, &command{Op: opAlterPartition, BrokerID: 1, Topic: "t", ISR: []int32{1}}, 1); res.Err != nil {
 		t.Fatalf("shrink: %v", res.Err)
+	}
+}
+
+func TestPreferredChanges(t *testing.T) {
+	t.Parallel()
+	im := imageOf([]int32{1, 2, 3}, []int32{4}, nil,
+		Partition{Replicas: []int32{1, 2}, ISR: []int32{1, 2}, Leader: 2, LeaderEpoch: 3, PartitionEpoch: 5}, // moves back to 1
+		Partition{Replicas: []int32{3, 2}, ISR: []int32{2}, Leader: 2},                                       // 3 not in ISR
+		Partition{Replicas: []int32{4, 2}, ISR: []int32{4, 2}, Leader: 2},                                    // 4 fenced
+		Partition{Replicas: []int32{2, 1}, ISR: []int32{2, 1}, Leader: 2},                                    // already preferred
+	)
+	want := []PartitionChange{{Topic: "t", Partition: 0, Leader: 1, ISR: []int32{1, 2}, LeaderEpoch: 4, PartitionEpoch: 6}}
+	if got := preferredChanges(im); !reflect.DeepEqual(got, want) {
+		t.Fatalf("preferredChanges = %+v, want %+v", got, want)
+	}
+}
+
+func TestParseSettings(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		in      map[string]string
+		want    settings
+		wantErr bool
+	}{
+		{name: "defaults", want: settings{heartbeat: 2 * time.Second, session: 9 * time.Second, numPartitions: 1, rebalance: 300 * time.Second}},
+		{name: "all set", in: map[string]string{cfgHeartbeatInterval: "100", cfgSessionTimeout: "1000", cfgDefaultRF: "2", cfgNumPartitions: "4", cfgAutoRebalance: "false", cfgUncleanElection: "true"},
+			want: settings{heartbeat: 100 * time.Millisecond, session: time.Second, defaultRF: 2, numPartitions: 4}},
+		{name: "heartbeat not below session", in: map[string]string{cfgHeartbeatInterval: "9000"}, wantErr: true},
+		{name: "bad number", in: map[string]string{cfgNumPartitions: "x"}, wantErr: true},
+		{name: "bad bool", in: map[string]string{cfgUncleanElection: "yes"}, wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := parseSettings(tc.in)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
+			}
+			if !tc.wantErr && got != tc.want {
+				t.Fatalf("settings = %+v, want %+v", got, tc.want)
+			}
+		})
 	}
 }
