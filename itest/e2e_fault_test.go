@@ -1160,9 +1160,9 @@ pipelines:
 // other keeps changing. Every change before the drop arrived; within a
 // health-check interval the running source is "degraded" with a last error
 // and a log line naming the dropped table; the other table keeps flowing
-// and equals Redis; a restarted `sluice run` says the same ("table not
-// found"). The dropped table's keys stay in Redis as its last state (its
-// changelog topic is untouched).
+// and equals Redis; a restarted `sluice run` resumes on the remaining table
+// and says the same ("table not found", degraded). The dropped table's keys
+// stay in Redis as its last state (its changelog topic is untouched).
 func TestE2ETableDroppedMidStream(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -1202,8 +1202,22 @@ func TestE2ETableDroppedMidStream(t *testing.T) {
 	}
 	waitSinksEqual(ctx, t, "degraded, the other table still flows", conn, []sinkCheck{check(keep)}, run)
 	run.stop()
+	// A restart resumes on the remaining table (still degraded, naming the
+	// dropped one) instead of failing the whole pipeline.
 	run = startRun(t, file, admin)
-	waitSourceError(ctx, t, admin, "table not found: public."+gone, run)
+	st = waitSourceState(ctx, t, admin, "degraded after a restart", run, func(st connectors.SourceStatus) bool {
+		return st.State == connectors.StateDegraded && strings.Contains(st.LastError, "table not found: public."+gone)
+	})
+	if err := pgWorkload(ctx, Need(t, Postgres), []string{keep}, 300_000, 300, 6, &done); err != nil {
+		t.Fatal(err)
+	}
+	waitSinksEqual(ctx, t, "after a restart, the other table still flows", conn, []sinkCheck{check(keep)}, run)
+	if out := run.out.String(); !strings.Contains(out, "configured tables are gone") {
+		t.Fatalf("the restarted run never logged that it streams without the dropped table\n%s", out)
+	}
+	if st.Restarts != 0 {
+		t.Errorf("the restarted source failed %d times before streaming the rest", st.Restarts)
+	}
 	run.stop()
 }
 

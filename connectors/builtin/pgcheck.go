@@ -2,7 +2,9 @@ package builtin
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"strconv"
@@ -27,10 +29,49 @@ import (
 //     (postgres.ErrTableNotFound), state "degraded"; the other tables keep
 //     flowing.
 //
-// Every other method is the embedded source's.
+// Open, when resuming (a stored position) and some configured tables no
+// longer exist (dropped while streaming, or while stopped), opens the
+// source on the remaining tables instead of failing the whole pipeline
+// over and over: the check keeps reporting the missing ones (degraded).
+// On a first start (no position) a missing table still fails Open: it is
+// more likely a typo than a drop. Every other method is the embedded
+// source's.
 type pgSource struct {
 	*postgres.Source
-	probe *pgProbe
+	probe  *pgProbe
+	cfg    postgres.Config
+	newSrc func(postgres.Config) (*postgres.Source, error)
+	log    *slog.Logger
+}
+
+func (s *pgSource) Open(ctx context.Context, from connectors.Position) error {
+	err := s.Source.Open(ctx, from)
+	if err == nil || from == nil || !errors.Is(err, postgres.ErrTableNotFound) {
+		return err
+	}
+	missing, merr := s.probe.missing(ctx)
+	if merr != nil || len(missing) == 0 || len(missing) == len(s.cfg.Tables) {
+		return err // the outbox table, every table, or the probe failed too
+	}
+	var keep []string
+	for _, t := range s.cfg.Tables {
+		if !slices.Contains(missing, t) {
+			keep = append(keep, t)
+		}
+	}
+	if cerr := s.Source.Close(ctx); cerr != nil {
+		s.log.Debug("closing the source that failed to open", "err", cerr)
+	}
+	cfg := s.cfg
+	cfg.Tables = keep
+	src, nerr := s.newSrc(cfg)
+	if nerr != nil {
+		return errors.Join(err, nerr)
+	}
+	s.Source = src
+	s.log.Warn("configured tables are gone; streaming the others (the status stays degraded until they exist again and the source restarts)",
+		"missing", strings.Join(missing, ", "), "streaming", strings.Join(keep, ", "))
+	return src.Open(ctx, from)
 }
 
 var _ connectors.Checker = (*pgSource)(nil)
@@ -59,6 +100,22 @@ func newPGProbe(dsn string, tables []string) *pgProbe {
 		p.where = net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))) + "/" + cfg.Database
 	}
 	return p
+}
+
+// missing returns the configured tables that do not exist.
+func (p *pgProbe) missing(ctx context.Context) ([]string, error) {
+	if err := p.check(ctx); err != nil {
+		var de *connectors.DegradedError
+		if !errors.As(err, &de) {
+			return nil, err
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conn == nil {
+		return nil, nil
+	}
+	return p.missingLocked(ctx)
 }
 
 func (p *pgProbe) check(ctx context.Context) error {

@@ -1,6 +1,8 @@
 package builtin
 
 import (
+	"log/slog"
+
 	"github.com/sluicehq/sluice/connectors"
 	"github.com/sluicehq/sluice/outbox/router"
 	"github.com/sluicehq/sluice/sources/postgres"
@@ -25,11 +27,19 @@ func postgresSource(p *connectors.PipelineConfig, o Options) (func() (connectors
 	if _, err := postgres.New(cfg); err != nil { // check the config at start
 		return nil, err
 	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	newSrc := func(c postgres.Config) (*postgres.Source, error) {
+		return postgres.New(c, postgres.WithLogger(o.Logger), postgres.WithRegisterer(o.Registerer))
+	}
 	return func() (connectors.Source, error) {
-		src, err := postgres.New(cfg, postgres.WithLogger(o.Logger), postgres.WithRegisterer(o.Registerer))
+		src, err := newSrc(cfg)
 		if err != nil {
 			return nil, err
 		}
-		return &pgSource{Source: src, probe: newPGProbe(cfg.DSN, cfg.Tables)}, nil
+		return &pgSource{Source: src, probe: newPGProbe(cfg.DSN, cfg.Tables), cfg: cfg, newSrc: newSrc,
+			log: log.With("pipeline", p.Name, "source", "postgres")}, nil
 	}, nil
 }
