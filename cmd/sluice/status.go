@@ -96,7 +96,7 @@ func renderStatus(w io.Writer, st connectors.Status, now time.Time) {
 		}
 		fmt.Fprintf(w, "pipeline %s\n", p.Name)
 		if s := p.Source; s != nil {
-			fmt.Fprintf(w, "  source %s: %s%s\n", s.Name, s.State, restartsText(s.ComponentStatus))
+			fmt.Fprintf(w, "  source %s: %s%s\n", s.Name, s.State, restartsText(s.ComponentStatus, now))
 			pos := string(s.Position)
 			var b bytes.Buffer
 			if json.Compact(&b, s.Position) == nil {
@@ -117,7 +117,7 @@ func renderStatus(w io.Writer, st connectors.Status, now time.Time) {
 			}
 		}
 		for _, k := range p.Sinks {
-			fmt.Fprintf(w, "  sink %s (group %s): %s%s\n", k.Name, k.Group, k.State, restartsText(k.ComponentStatus))
+			fmt.Fprintf(w, "  sink %s (group %s): %s%s\n", k.Name, k.Group, k.State, restartsText(k.ComponentStatus, now))
 			fmt.Fprintf(w, "    records     %d written, %d rejected (dead-lettered)\n", k.Written, k.Failed)
 			if k.Rebuild != nil {
 				fmt.Fprintf(w, "    rebuild     %s\n", progressText(*k.Rebuild))
@@ -139,7 +139,9 @@ func renderStatus(w io.Writer, st connectors.Status, now time.Time) {
 	}
 }
 
-func restartsText(c connectors.ComponentStatus) string {
+// restartsText is the parenthesis after a component's state: restarts,
+// consecutive failed attempts and when the next one is due (from now).
+func restartsText(c connectors.ComponentStatus, now time.Time) string {
 	var parts []string
 	if c.Restarts > 0 {
 		parts = append(parts, fmt.Sprintf("%d restarts", c.Restarts))
@@ -148,7 +150,7 @@ func restartsText(c connectors.ComponentStatus) string {
 		parts = append(parts, fmt.Sprintf("%d failed attempts", c.Retries))
 	}
 	if c.NextAttemptAt != nil {
-		parts = append(parts, "next attempt in "+max(time.Until(*c.NextAttemptAt), 0).Round(100*time.Millisecond).String())
+		parts = append(parts, "next attempt in "+max(c.NextAttemptAt.Sub(now), 0).Round(100*time.Millisecond).String())
 	}
 	if len(parts) == 0 {
 		return ""

@@ -124,3 +124,27 @@ func TestProgressText(t *testing.T) {
 		}
 	}
 }
+
+func TestRestartsText(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 27, 1, 0, 0, 0, time.UTC)
+	next := now.Add(4200 * time.Millisecond)
+	past := now.Add(-time.Second)
+	for _, tc := range []struct {
+		name string
+		c    connectors.ComponentStatus
+		want string
+	}{
+		{"healthy", connectors.ComponentStatus{State: "running"}, ""},
+		{"restarted before", connectors.ComponentStatus{Restarts: 2}, " (2 restarts)"},
+		{"retrying", connectors.ComponentStatus{State: "retrying", Retries: 3, NextAttemptAt: &next}, " (3 failed attempts, next attempt in 4.2s)"},
+		{"due", connectors.ComponentStatus{Restarts: 1, Retries: 1, NextAttemptAt: &past}, " (1 restarts, 1 failed attempts, next attempt in 0s)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := restartsText(tc.c, now); got != tc.want {
+				t.Fatalf("restartsText = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
