@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -79,6 +80,7 @@ func newBenchE2ECmd() *cobra.Command {
 		cfg     bench.E2EConfig
 		verbose bool
 		keep    bool
+		cpuProf string
 	)
 	cmd := &cobra.Command{
 		Use:   "e2e",
@@ -102,6 +104,17 @@ it created is removed at the end (unless --keep).`,
 			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lvl}))
 			cfg.Table, cfg.KeyPrefix, cfg.Logger = e2eTable, e2eKey, log
+			if cpuProf != "" {
+				f, err := os.Create(cpuProf)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			return runBenchE2E(cmd.Context(), cmd.OutOrStdout(), log, cfg, keep)
 		},
 	}
@@ -116,6 +129,7 @@ it created is removed at the end (unless --keep).`,
 	f.DurationVar(&cfg.MaxP99, "max-p99", time.Second, "highest p99 of a sustained step")
 	f.BoolVar(&verbose, "verbose", false, "log the pipeline at info level")
 	f.BoolVar(&keep, "keep", false, "keep the table, slot, publication and Redis keys")
+	f.StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the whole run (pipeline, broker and load generator: one process) to this file")
 	return cmd
 }
 
