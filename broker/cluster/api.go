@@ -205,7 +205,9 @@ func (n *Node) brokerLoop(ctx context.Context) {
 			}
 		}
 		if epoch != 0 {
-			hctx, cancel := context.WithTimeout(ctx, n.set.heartbeat)
+			// A slow heartbeat may take longer than the interval (the
+			// ticker then skips); only a third of the session is too long.
+			hctx, cancel := context.WithTimeout(ctx, max(n.set.heartbeat, n.set.session/3))
 			_, err := n.call(hctx, &rpcRequest{Op: rpcHeartbeat, BrokerEpoch: epoch})
 			cancel()
 			if errors.Is(err, kerr.StaleBrokerEpoch) || errors.Is(err, kerr.BrokerIDNotRegistered) {

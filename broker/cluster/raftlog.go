@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -42,6 +43,9 @@ func (w *hclogWriter) Write(p []byte) (int, error) {
 		level = slog.LevelError
 	}
 	msg, _ := m["@message"].(string)
+	if e, _ := m["error"].(string); level > slog.LevelDebug && strings.Contains(e, "use of closed network connection") {
+		level = slog.LevelDebug // raft's connections closing at shutdown
+	}
 	attrs := make([]any, 0, 2*len(m))
 	for k, v := range m {
 		switch k {
