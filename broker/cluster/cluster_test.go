@@ -30,7 +30,7 @@ var testConfigs = map[string]string{
 
 // testCluster is n in-process nodes on 127.0.0.1.
 type testCluster struct {
-	t       *testing.T
+	t       testing.TB
 	configs map[string]string
 	regs    map[int32]*prometheus.Registry
 	quorum  []Voter
@@ -45,7 +45,7 @@ type runningNode struct {
 	done   chan error
 }
 
-func freePorts(t *testing.T, k int) []string {
+func freePorts(t testing.TB, k int) []string {
 	t.Helper()
 	var out []string
 	var lns []net.Listener
@@ -63,7 +63,7 @@ func freePorts(t *testing.T, k int) []string {
 	return out
 }
 
-func newTestCluster(t *testing.T, k int, configs map[string]string) *testCluster {
+func newTestCluster(t testing.TB, k int, configs map[string]string) *testCluster {
 	t.Helper()
 	tc := &testCluster{t: t, configs: configs, regs: map[int32]*prometheus.Registry{}, dirs: map[int32]string{}, nodes: map[int32]*runningNode{}}
 	for i, addr := range freePorts(t, k) {
