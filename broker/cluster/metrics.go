@@ -16,8 +16,8 @@ type metrics struct {
 	commit       prometheus.Histogram
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	m := &metrics{
+func newMetrics() *metrics {
+	return &metrics{
 		isController: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_cluster_is_controller", Help: "1 while this node is the Raft leader (the controller)."}),
 		version:      prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_cluster_image_version", Help: "Raft index of the last metadata entry applied locally."}),
 		fenced:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_cluster_fenced_brokers", Help: "Registered brokers that are fenced, in the local image."}),
@@ -26,17 +26,32 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
 	}
+}
+
+func (m *metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.isController, m.version, m.fenced, m.commit}
+}
+
+// register registers every metric on reg (nothing when nil); on failure
+// none stays registered.
+func (m *metrics) register(reg prometheus.Registerer) error {
 	if reg == nil {
-		return m, nil
+		return nil
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{m.isController, m.version, m.fenced, m.commit} {
+	var done []prometheus.Collector
+	for _, c := range m.collectors() {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)
+			continue
 		}
+		done = append(done, c)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("registering cluster metrics: %w", err)
+		for _, c := range done {
+			reg.Unregister(c)
+		}
+		return fmt.Errorf("registering cluster metrics: %w", err)
 	}
-	return m, nil
+	return nil
 }

@@ -79,10 +79,7 @@ func New(cfg Config) (*Node, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("node_id", cfg.NodeID)
-	m, err := newMetrics(cfg.Registerer)
-	if err != nil {
-		return nil, err
-	}
+	m := newMetrics()
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating cluster dir %s: %w", cfg.Dir, err)
 	}
@@ -99,6 +96,11 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		_ = store.Close()
 		return nil, fmt.Errorf("binding controller listener %s: %w", cfg.ControllerListen, err)
+	}
+	if err := m.register(cfg.Registerer); err != nil {
+		_ = ln.Close()
+		_ = store.Close()
+		return nil, err
 	}
 	advertise, _ := cfg.voterAddr(cfg.NodeID)
 	n := &Node{
@@ -297,7 +299,7 @@ func (n *Node) swapLocked(im *Image) {
 }
 
 // WaitFor blocks until the local image's Version >= v, or ctx ends
-// (returning ctx.Err()).
+// (returning ctx.Err()), or the node stopped (ErrClosed).
 func (n *Node) WaitFor(ctx context.Context, v uint64) error {
 	for {
 		im, ch := n.Image()
@@ -306,6 +308,8 @@ func (n *Node) WaitFor(ctx context.Context, v uint64) error {
 		}
 		select {
 		case <-ch:
+		case <-n.stopped:
+			return ErrClosed
 		case <-ctx.Done():
 			return ctx.Err()
 		}

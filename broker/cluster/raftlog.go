@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -23,7 +25,32 @@ func newRaftLogger(log *slog.Logger) hclog.Logger {
 	})
 }
 
-type hclogWriter struct{ log *slog.Logger }
+// hclogWriter re-emits hclog JSON lines on slog. Raft repeats the same
+// warning on every retry while a peer or the quorum is away; a message
+// already logged at Info or above within repeatEvery is downgraded to Debug.
+type hclogWriter struct {
+	log *slog.Logger
+
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+const repeatEvery = 30 * time.Second
+
+// quiet reports whether msg was logged above Debug within repeatEvery.
+func (w *hclogWriter) quiet(msg string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := time.Now()
+	if t, ok := w.last[msg]; ok && now.Sub(t) < repeatEvery {
+		return true
+	}
+	if w.last == nil || len(w.last) > 1024 {
+		w.last = map[string]time.Time{}
+	}
+	w.last[msg] = now
+	return false
+}
 
 var _ io.Writer = (*hclogWriter)(nil)
 
@@ -45,6 +72,9 @@ func (w *hclogWriter) Write(p []byte) (int, error) {
 	msg, _ := m["@message"].(string)
 	if e, _ := m["error"].(string); level > slog.LevelDebug && strings.Contains(e, "use of closed network connection") {
 		level = slog.LevelDebug // raft's connections closing at shutdown
+	}
+	if level > slog.LevelDebug && w.quiet(msg) {
+		level = slog.LevelDebug
 	}
 	attrs := make([]any, 0, 2*len(m))
 	for k, v := range m {
