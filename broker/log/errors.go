@@ -14,6 +14,9 @@ var (
 	ErrKeylessCompacted = errors.New("log: compacted log requires a key on every record")
 	// ErrOffsetOutOfRange: an offset below the log start or above the log end.
 	ErrOffsetOutOfRange = errors.New("log: offset out of range")
+	// ErrOffsetOutOfOrder: AppendReplica got a batch whose base offset is
+	// below the log end offset or does not follow the previous batch.
+	ErrOffsetOutOfOrder = errors.New("log: replica batch offsets out of order")
 	// ErrRecordTooLarge: a batch larger than Config.MaxMessageBytes
 	// (MESSAGE_TOO_LARGE).
 	ErrRecordTooLarge = errors.New("log: record batch too large")

@@ -153,7 +153,7 @@ func (l *Log) syncActive() (uint64, error) {
 		l.mu.RUnlock()
 		return seq, nil
 	}
-	seg, seq := l.active(), l.writeSeq
+	seg, seq, end := l.active(), l.writeSeq, l.active().next
 	l.mu.RUnlock()
 	start := time.Now()
 	err := seg.f.Sync()
@@ -168,8 +168,19 @@ func (l *Log) syncActive() (uint64, error) {
 	}
 	l.mu.Lock()
 	l.unflushed = 0
+	// flushMu keeps TruncateTo out between the snapshot and here.
+	l.durableEnd = max(l.durableEnd, end)
 	l.mu.Unlock()
 	return seq, nil
+}
+
+// DurableEndOffset is the end offset as of the last completed fsync: every
+// offset below it is on disk. With FlushMS == 0 it is at least the
+// LastOffset+1 of every Append and AppendReplica that has returned.
+func (l *Log) DurableEndOffset() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.durableEnd
 }
 
 // Flush makes every batch written so far durable.

@@ -52,6 +52,12 @@ type Log struct {
 	// partitionLeaderEpoch field (SetLeaderEpoch); -1 keeps what the
 	// producer sent.
 	leaderEpoch int32
+	// epochs is the leader epoch cache (epoch.go).
+	epochs []epochEntry
+	// durableEnd is the end offset as of the last completed fsync of the
+	// active segment (or roll, Close, Open): every offset below it is on
+	// disk.
+	durableEnd int64
 
 	// Group commit state (durMu is a leaf lock).
 	durMu      sync.Mutex
@@ -176,35 +182,17 @@ func (l *Log) write(batch []byte) (AppendInfo, uint64, bool, error) {
 	if l.leaderEpoch >= 0 { // outside the CRC, like the base offset
 		binary.BigEndian.PutUint32(batch[12:], uint32(l.leaderEpoch))
 		h.PartitionLeaderEpoch = l.leaderEpoch
+		// Invariant: the epoch entry is durable before its first batch.
+		if es, changed := assignEpoch(l.epochs, l.leaderEpoch, base); changed {
+			if err := l.setEpochsLocked(es, true); err != nil {
+				return AppendInfo{}, 0, false, err
+			}
+		}
 	}
-	pos := seg.size
-	if err := seg.indexBatch(h, pos, l.cfg.IndexIntervalBytes); err != nil {
-		l.failed = err
+	if err := l.writeBatchesLocked(seg, []BatchHeader{h}, batch, now); err != nil {
 		return AppendInfo{}, 0, false, err
 	}
-	if _, err := seg.f.Write(batch); err != nil {
-		// The file may hold part of the batch; try to cut it off. Either
-		// way the log is failed: recovery on reopen decides what is valid.
-		_ = seg.f.Truncate(pos)
-		l.failed = fmt.Errorf("writing %s: %w", seg.logPath(), err)
-		l.metrics.AppendErrors.WithLabelValues("io").Inc()
-		return AppendInfo{}, 0, false, l.failed
-	}
-	if seg.empty() && seg.created.IsZero() {
-		seg.created = now
-	}
-	seg.size += int64(len(batch))
-	seg.next = h.LastOffset() + 1
-	if h.MaxTimestamp > seg.maxTs {
-		seg.maxTs, seg.maxTsOff = h.MaxTimestamp, maxTsOffset(h)
-	}
-	if h.MaxTimestamp > l.maxTs {
-		l.maxTs, l.maxTsOff = h.MaxTimestamp, maxTsOffset(h)
-	}
-	l.writeSeq++
-	l.unflushed += int64(h.NumRecords)
 	l.metrics.Appends.Inc()
-	l.metrics.AppendedBytes.Add(float64(len(batch)))
 	wait := l.cfg.FlushMS == 0 || (l.cfg.FlushMessages > 0 && l.unflushed >= l.cfg.FlushMessages)
 	return AppendInfo{
 		BaseOffset:    base,
@@ -219,6 +207,47 @@ func (l *Log) write(batch []byte) (AppendInfo, uint64, bool, error) {
 }
 
 func (l *Log) active() *segment { return l.segs[len(l.segs)-1] }
+
+// writeBatchesLocked writes data, the whole batches hs (in order, with
+// their final bytes), to the end of seg with one Write and updates the
+// segment's indexes, size, end and timestamps. A failed write fails the
+// log.
+func (l *Log) writeBatchesLocked(seg *segment, hs []BatchHeader, data []byte, now time.Time) error {
+	pos := seg.size
+	p := pos
+	for _, h := range hs {
+		if err := seg.indexBatch(h, p, l.cfg.IndexIntervalBytes); err != nil {
+			l.failed = err
+			return err
+		}
+		p += int64(h.Size())
+	}
+	if _, err := seg.f.Write(data); err != nil {
+		// The file may hold part of the data; try to cut it off. Either
+		// way the log is failed: recovery on reopen decides what is valid.
+		_ = seg.f.Truncate(pos)
+		l.failed = fmt.Errorf("writing %s: %w", seg.logPath(), err)
+		l.metrics.AppendErrors.WithLabelValues("io").Inc()
+		return l.failed
+	}
+	if seg.empty() && seg.created.IsZero() {
+		seg.created = now
+	}
+	seg.size += int64(len(data))
+	for _, h := range hs {
+		seg.next = h.LastOffset() + 1
+		if h.MaxTimestamp > seg.maxTs {
+			seg.maxTs, seg.maxTsOff = h.MaxTimestamp, maxTsOffset(h)
+		}
+		if h.MaxTimestamp > l.maxTs {
+			l.maxTs, l.maxTsOff = h.MaxTimestamp, maxTsOffset(h)
+		}
+		l.unflushed += int64(h.NumRecords)
+	}
+	l.writeSeq++
+	l.metrics.AppendedBytes.Add(float64(len(data)))
+	return nil
+}
 
 func (l *Log) shouldRollLocked(seg *segment, n int, lastOffset int64, now time.Time) bool {
 	if seg.empty() {
@@ -253,6 +282,10 @@ func (l *Log) rollLocked(base int64, now time.Time) (*segment, error) {
 		return nil, err
 	}
 	seg.created = now
+	// A closed segment ends where the next begins (a replica's offset
+	// gap included), as recovery sees it.
+	old.next = max(old.next, base)
+	l.durableEnd = max(l.durableEnd, old.next)
 	l.segs = append(l.segs, seg)
 	l.metrics.Rolls.Inc()
 	l.logger.Debug("segment rolled", "base_offset", base, "previous", old.base, "previous_bytes", old.size)

@@ -178,6 +178,15 @@ func (l *Log) recover() error {
 			return err
 		}
 	}
+	if err := l.loadEpochsLocked(); err != nil {
+		return err
+	}
+	// What recovery kept may sit only in the page cache (a process crash
+	// without a machine crash): sync it so DurableEndOffset starts true.
+	if err := l.active().f.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", l.active().logPath(), err)
+	}
+	l.durableEnd = l.active().next
 	return nil
 }
 
@@ -281,7 +290,9 @@ func (l *Log) writeCheckpointLocked() error {
 	if err := writeFileAtomic(l.fsys, l.dir, path.Join(l.dir, checkpointName), cp.encode()); err != nil {
 		return fmt.Errorf("writing checkpoint: %w", err)
 	}
-	return nil
+	// A moved log start drops the epoch entries wholly below it, after
+	// the start is persisted (epoch.go).
+	return l.setEpochsLocked(truncateEpochsFromStart(l.epochs, l.start))
 }
 
 // Close fsyncs everything, writes the indexes' final entries, the
@@ -325,6 +336,9 @@ func (l *Log) closeLocked(clean bool) error {
 		}
 		if err := seg.writeIndexes(); err != nil {
 			errs = append(errs, err)
+		}
+		if len(errs) == 0 {
+			l.durableEnd = seg.next
 		}
 		if err := l.writeCheckpointLocked(); err != nil {
 			errs = append(errs, err)

@@ -40,22 +40,35 @@ func (l *Log) TruncateTo(offset int64) error {
 	seg := l.segs[keep-1]
 	pos := int64(0)
 	if k > 0 {
-		p, _, ok, err := seg.findBatch(offset)
+		p, h, ok, err := seg.findBatch(offset)
 		if err != nil {
 			return err
 		}
 		pos = seg.size
 		if ok {
 			pos = p
+			if h.BaseOffset < l.start {
+				// The batch holding offset began below the log start:
+				// cutting it would end the log before its start.
+				return l.truncateFullyLocked(l.start)
+			}
 		}
 	}
-	for _, s := range l.segs[keep:] {
+	// Newest first, each removal durable before the next and all before
+	// the cut: a crash at any point leaves a prefix of the old log (never
+	// the cut segment followed by a later one, a hole recovery could not
+	// tell from a compaction gap).
+	for len(l.segs) > keep {
+		s := l.segs[len(l.segs)-1]
 		if err := s.remove(); err != nil {
 			return fmt.Errorf("removing segment: %w", err)
 		}
+		l.segs = l.segs[:len(l.segs)-1]
 		l.metrics.SegmentsDeleted.WithLabelValues("truncate").Inc()
+		if err := l.fsys.SyncDir(l.dir); err != nil {
+			return fmt.Errorf("syncing %s: %w", l.dir, err)
+		}
 	}
-	l.segs = l.segs[:keep]
 	if err := seg.f.Truncate(pos); err != nil {
 		l.failed = fmt.Errorf("truncating %s: %w", seg.logPath(), err)
 		return l.failed
@@ -69,6 +82,12 @@ func (l *Log) TruncateTo(offset int64) error {
 		return &CorruptionError{Segment: seg.logPath(), Offset: r.validSize, Reason: fmt.Sprint(r.err)}
 	}
 	seg.size, seg.next = pos, r.next
+	if seg.next < l.start {
+		// The cut went below the log start (the batch holding offset began
+		// below it, or offset lies in a gap just above it): restart empty
+		// at the start, as recovery would.
+		return l.truncateFullyLocked(l.start)
+	}
 	seg.oidx, seg.tidx, seg.sinceIdx, seg.lastIndexedTs = r.oidx, r.tidx, r.sinceIdx, r.lastTs
 	seg.maxTs, seg.maxTsOff = r.maxTs, r.maxTsOff
 	// The segment is active now: its index files are stale until Close
@@ -82,7 +101,12 @@ func (l *Log) TruncateTo(offset int64) error {
 		return fmt.Errorf("syncing %s: %w", l.dir, err)
 	}
 	l.recomputeMaxTsLocked()
+	l.durableEnd = min(l.durableEnd, seg.next)
 	l.logger.Info("log truncated", "offset", offset, "end_offset", seg.next)
+	// The data is cut and synced before the epoch file changes (epoch.go).
+	if err := l.setEpochsLocked(truncateEpochsFromEnd(l.epochs, seg.next, l.start)); err != nil {
+		return err
+	}
 	if l.cleanerAt > seg.next {
 		l.cleanerAt = seg.next
 		return l.writeCheckpointLocked()
@@ -93,6 +117,12 @@ func (l *Log) TruncateTo(offset int64) error {
 // truncateFullyLocked removes every segment and restarts the log, empty,
 // at offset.
 func (l *Log) truncateFullyLocked(offset int64) error {
+	// The new start goes first: a crash before the segments are gone then
+	// recovers the old log (its first segment's base is above offset).
+	l.start, l.cleanerAt = offset, offset
+	if err := l.writeCheckpointLocked(); err != nil {
+		return err
+	}
 	for _, s := range l.segs {
 		if err := s.remove(); err != nil {
 			return fmt.Errorf("removing segment: %w", err)
@@ -107,9 +137,9 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	}
 	seg.created = l.now()
 	l.segs = []*segment{seg}
-	l.start, l.cleanerAt = offset, offset
+	l.durableEnd = offset
 	l.recomputeMaxTsLocked()
-	return l.writeCheckpointLocked()
+	return l.setEpochsLocked(nil, len(l.epochs) > 0)
 }
 
 // DeleteRecordsBefore advances the log start offset to offset (Kafka's
