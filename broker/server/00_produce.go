@@ -105,6 +105,16 @@ func (s *Server) handleProduce(ctx context.Context, rc *reqContext, req *kmsg.Pr
 			}
 		}
 	}
+	if s.clustered() && req.Acks == -1 {
+		// acks=all waits for the in-sync replicas up to the request's timeout.
+		timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
+		if timeout <= 0 {
+			timeout = 30 * time.Second
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
 	appendAll := func(its []*produceItem) {
 		for _, it := range its {
 			res, err := s.produceTo(ctx, it.p, it.cfg, req.Acks, it.records, req.Version < 3)
@@ -155,13 +165,43 @@ func produceFailed(items []*produceItem) bool {
 	return false
 }
 
-// produceTo validates one partition's records and appends them. With
-// legacy (Produce v0-v2) a message set of magic 0/1 is up-converted to one
-// v2 batch first.
+// produceTo validates one partition's records and appends them; in a
+// cluster, acks=all then waits until the in-sync replicas have them (the
+// high watermark covers the batch), with no lock held.
 func (s *Server) produceTo(ctx context.Context, p *partition, cfg TopicConfig, acks int16, records []byte, legacy bool) (appendResult, error) {
-	if acks == -1 && cfg.MinInsyncReplicas > 1 {
-		return appendResult{}, fmt.Errorf("%w: min.insync.replicas %d, in-sync replicas 1", kerr.NotEnoughReplicas, cfg.MinInsyncReplicas)
+	res, epoch, err := s.appendLocal(ctx, p, cfg, acks, records, legacy)
+	if err != nil || !s.clustered() || acks != -1 {
+		return res, err
 	}
+	if err := s.waitReplicated(ctx, p, epoch, res.LastOffset+1); err != nil {
+		return appendResult{}, err
+	}
+	return res, nil
+}
+
+// appendLocal validates one partition's records and appends them to the
+// local log. With legacy (Produce v0-v2) a message set of magic 0/1 is
+// up-converted to one v2 batch first. It returns the leader epoch the
+// batch was stamped with.
+func (s *Server) appendLocal(ctx context.Context, p *partition, cfg TopicConfig, acks int16, records []byte, legacy bool) (appendResult, int32, error) {
+	var epoch int32
+	if s.clustered() {
+		r, err := s.leaderRole(p)
+		if err != nil {
+			return appendResult{}, 0, err
+		}
+		if acks == -1 && int32(len(r.isr)) < cfg.MinInsyncReplicas {
+			return appendResult{}, 0, fmt.Errorf("%w: min.insync.replicas %d, in-sync replicas %v", kerr.NotEnoughReplicas, cfg.MinInsyncReplicas, r.isr)
+		}
+		epoch = r.leaderEpoch
+	} else if acks == -1 && cfg.MinInsyncReplicas > 1 {
+		return appendResult{}, 0, fmt.Errorf("%w: min.insync.replicas %d, in-sync replicas 1", kerr.NotEnoughReplicas, cfg.MinInsyncReplicas)
+	}
+	res, err := s.appendValidated(ctx, p, cfg, epoch, records, legacy)
+	return res, epoch, err
+}
+
+func (s *Server) appendValidated(ctx context.Context, p *partition, cfg TopicConfig, epoch int32, records []byte, legacy bool) (appendResult, error) {
 	if len(records) > kafkaproto.BatchPartitionLeaderEpochAt+4 && records[16] < 2 {
 		if !legacy {
 			return appendResult{}, fmt.Errorf("%w: Produce v3+ carries only v2 record batches", kerr.InvalidRecord)
@@ -187,7 +227,7 @@ func (s *Server) produceTo(ctx context.Context, p *partition, cfg TopicConfig, a
 		return appendResult{}, fmt.Errorf("%w: transactional batches are not supported", kerr.InvalidRecord)
 	}
 	// Stamp the leader epoch; it lies outside the CRC.
-	binary.BigEndian.PutUint32(records[kafkaproto.BatchPartitionLeaderEpochAt:], 0)
+	binary.BigEndian.PutUint32(records[kafkaproto.BatchPartitionLeaderEpochAt:], uint32(epoch))
 
 	// life (shared) keeps the log open for the append; only an idempotent
 	// batch takes its producer's lock, which orders its sequence check with
@@ -226,6 +266,12 @@ func (s *Server) produceTo(ctx context.Context, p *partition, cfg TopicConfig, a
 	}
 	s.metrics.producedBytes.Add(float64(len(records)))
 	s.metrics.producedRecords.Add(float64(h.NumRecords))
+	if s.clustered() {
+		p.advanceLEO(res.LastOffset + 1)
+		s.updateHW(p)
+		p.wake() // followers long-polling for the new batch
+		return res, nil
+	}
 	p.advanceHW(res.LastOffset + 1)
 	p.wake()
 	return res, nil

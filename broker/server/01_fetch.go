@@ -46,6 +46,10 @@ func (s *Server) handleFetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.R
 			return resp
 		}
 	}
+	replica := fetchReplicaID(req)
+	if replica >= 0 && s.clustered() {
+		s.recordFollowerFetches(req, replica)
+	}
 	maxWait := time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond
 	deadline := time.Now().Add(maxWait)
 
@@ -98,6 +102,36 @@ func (s *Server) handleFetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.R
 	}
 }
 
+// fetchReplicaID is the broker id of a follower's fetch, -1 for consumers.
+func fetchReplicaID(req *kmsg.FetchRequest) int32 {
+	if req.Version >= 15 {
+		return req.ReplicaState.ID
+	}
+	return req.ReplicaID
+}
+
+// recordFollowerFetches notes, once per request, each partition's fetch
+// offset as that follower's log end (replica.go).
+func (s *Server) recordFollowerFetches(req *kmsg.FetchRequest, replica int32) {
+	for _, rt := range req.Topics {
+		t := s.fetchTopic(req.Version, rt)
+		if t == nil {
+			continue
+		}
+		for _, rp := range rt.Partitions {
+			p := s.partitionOf(t, rp.Partition)
+			if p == nil {
+				continue
+			}
+			r, err := s.leaderRole(p)
+			if err != nil || checkLeaderEpoch(r, rp.CurrentLeaderEpoch) != nil {
+				continue
+			}
+			s.followerFetched(p, r, replica, rp.FetchOffset)
+		}
+	}
+}
+
 // fetchTopic resolves a fetch topic by id (v13+) or name.
 func (s *Server) fetchTopic(version int16, rt kmsg.FetchRequestTopic) *topic {
 	if version >= 13 {
@@ -133,11 +167,14 @@ func (s *Server) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) (in
 			default:
 				if p = s.partitionOf(t, rp.Partition); p == nil {
 					err = kerr.UnknownTopicOrPartition
+					if s.clustered() && int(rp.Partition) < len(s.partitionsOf(t)) && rp.Partition >= 0 {
+						err = kerr.NotLeaderForPartition // exists, no replica here
+					}
 				}
 			}
 			if err == nil {
 				var b []byte
-				b, err = s.readPartition(p, rp, min(int(rp.PartitionMaxBytes), budget-total), total == 0)
+				b, err = s.readPartition(p, rp, fetchReplicaID(req), min(int(rp.PartitionMaxBytes), budget-total), total == 0)
 				if b != nil {
 					// Never nil: kmsg writes nil as a null record set (size
 					// -1), which librdkafka refuses as a bad message format.
@@ -162,11 +199,24 @@ func (s *Server) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) (in
 // readPartition reads from rp.FetchOffset up to the high watermark. With
 // limit <= 0 nothing is read unless first (KIP-74: the first partition with
 // data returns at least one batch).
-func (s *Server) readPartition(p *partition, rp kmsg.FetchRequestTopicPartition, limit int, first bool) ([]byte, error) {
-	if rp.CurrentLeaderEpoch > 0 {
+func (s *Server) readPartition(p *partition, rp kmsg.FetchRequestTopicPartition, replica int32, limit int, first bool) ([]byte, error) {
+	hw := p.hw.Load()
+	if s.clustered() {
+		// Only the leader serves; a follower reads up to the leader's log
+		// end, a consumer up to the high watermark.
+		r, err := s.leaderRole(p)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkLeaderEpoch(r, rp.CurrentLeaderEpoch); err != nil {
+			return nil, err
+		}
+		if replica >= 0 {
+			hw = p.leo.Load()
+		}
+	} else if rp.CurrentLeaderEpoch > 0 {
 		return nil, fmt.Errorf("%w: epoch %d", kerr.UnknownLeaderEpoch, rp.CurrentLeaderEpoch)
 	}
-	hw := p.hw.Load()
 	start := p.log.StartOffset()
 	if rp.FetchOffset < start || rp.FetchOffset > hw {
 		return nil, fmt.Errorf("%w: offset %d not in [%d, %d]", kerr.OffsetOutOfRange, rp.FetchOffset, start, hw)

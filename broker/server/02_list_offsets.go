@@ -30,17 +30,14 @@ func (s *Server) handleListOffsets(req *kmsg.ListOffsetsRequest) kmsg.Response {
 			op := kmsg.NewListOffsetsResponseTopicPartition()
 			op.Partition = rp.Partition
 			op.Timestamp, op.Offset = -1, -1
-			var p *partition
-			if t != nil {
-				p = s.partitionOf(t, rp.Partition)
+			epoch := rp.CurrentLeaderEpoch
+			if req.Version < 4 {
+				epoch = -1
 			}
-			var err error
-			switch {
-			case p == nil:
-				err = fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, rt.Topic, rp.Partition)
-			case rp.CurrentLeaderEpoch > 0:
-				err = fmt.Errorf("%w: epoch %d", kerr.UnknownLeaderEpoch, rp.CurrentLeaderEpoch)
-			default:
+			p, err := s.servedPartition(t, rp.Partition, epoch)
+			if err != nil {
+				err = fmt.Errorf("%w: %s-%d", err, rt.Topic, rp.Partition)
+			} else {
 				op.Offset, op.Timestamp, err = listOffset(p, rp.Timestamp)
 			}
 			if err != nil {

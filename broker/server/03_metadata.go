@@ -26,12 +26,16 @@ import (
 
 func (s *Server) handleMetadata(req *kmsg.MetadataRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	host, port := s.advertised()
-	b := kmsg.NewMetadataResponseBroker()
-	b.NodeID, b.Host, b.Port = s.cfg.NodeID, host, port
-	resp.Brokers = []kmsg.MetadataResponseBroker{b}
-	resp.ClusterID = kmsg.StringPtr(s.meta.ClusterID)
-	resp.ControllerID = s.cfg.NodeID
+	if s.clustered() {
+		s.clusterBrokers(resp)
+	} else {
+		host, port := s.advertised()
+		b := kmsg.NewMetadataResponseBroker()
+		b.NodeID, b.Host, b.Port = s.cfg.NodeID, host, port
+		resp.Brokers = []kmsg.MetadataResponseBroker{b}
+		resp.ClusterID = kmsg.StringPtr(s.meta.ClusterID)
+		resp.ControllerID = s.cfg.NodeID
+	}
 
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
@@ -77,6 +81,10 @@ func (s *Server) metadataTopic(t *topic) kmsg.MetadataResponseTopic {
 	mt.Topic = kmsg.StringPtr(t.name)
 	mt.TopicID = t.id
 	mt.IsInternal = s.isInternal(t.name)
+	if s.clustered() {
+		s.clusterPartitions(t, &mt)
+		return mt
+	}
 	for i := range s.partitionsOf(t) {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = int32(i)

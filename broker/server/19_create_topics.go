@@ -45,7 +45,10 @@ func (s *Server) handleCreateTopics(req *kmsg.CreateTopicsRequest) kmsg.Response
 		} else {
 			ct.TopicID = t.id
 			ct.NumPartitions = int32(len(t.partitions))
-			ct.ReplicationFactor = 1
+			ct.ReplicationFactor = s.replicationFactor(t)
+			if req.ValidateOnly && s.clustered() {
+				ct.ReplicationFactor = rt.ReplicationFactor
+			}
 			for _, c := range s.describeTopicConfigs(t.configs, nil, false, false) {
 				rc := kmsg.NewCreateTopicsResponseTopicConfig()
 				rc.Name, rc.Value, rc.Source = c.Name, c.Value, int8(c.Source)
@@ -58,6 +61,9 @@ func (s *Server) handleCreateTopics(req *kmsg.CreateTopicsRequest) kmsg.Response
 }
 
 func (s *Server) createFromRequest(rt kmsg.CreateTopicsRequestTopic, validateOnly bool) (*topic, error) {
+	if s.clustered() {
+		return s.createFromRequestCluster(rt, validateOnly)
+	}
 	if rt.ReplicationFactor != -1 && rt.ReplicationFactor != 1 {
 		return nil, fmt.Errorf("%w: replication factor %d, this cluster has 1 broker", kerr.InvalidReplicationFactor, rt.ReplicationFactor)
 	}

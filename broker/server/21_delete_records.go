@@ -25,13 +25,9 @@ func (s *Server) handleDeleteRecords(req *kmsg.DeleteRecordsRequest) kmsg.Respon
 		for _, rp := range rt.Partitions {
 			dp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			dp.Partition, dp.LowWatermark = rp.Partition, -1
-			var p *partition
-			if t != nil {
-				p = s.partitionOf(t, rp.Partition)
-			}
-			var err error
-			if p == nil {
-				err = fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, rt.Topic, rp.Partition)
+			p, err := s.servedPartition(t, rp.Partition, -1)
+			if err != nil {
+				err = fmt.Errorf("%w: %s-%d", err, rt.Topic, rp.Partition)
 			} else {
 				dp.LowWatermark, err = deleteRecords(p, rp.Offset)
 			}

@@ -10,6 +10,7 @@
 package server
 
 import (
+	"github.com/sluicehq/sluice/broker/kafkaproto"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -26,6 +27,22 @@ func (s *Server) handleOffsetForLeaderEpoch(req *kmsg.OffsetForLeaderEpochReques
 			var p *partition
 			if t != nil {
 				p = s.partitionOf(t, rp.Partition)
+			}
+			if s.clustered() {
+				current := rp.CurrentLeaderEpoch
+				if req.Version < 2 {
+					current = -1
+				}
+				if p, err := s.servedPartition(t, rp.Partition, current); err != nil {
+					op.ErrorCode = kafkaproto.ErrorCode(err)
+				} else {
+					op.LeaderEpoch, op.EndOffset = p.log.EndOffsetForEpoch(rp.LeaderEpoch)
+					if req.ReplicaID < 0 && op.EndOffset > p.hw.Load() {
+						op.EndOffset = p.hw.Load() // consumers see only what is committed
+					}
+				}
+				ot.Partitions = append(ot.Partitions, op)
+				continue
 			}
 			switch {
 			case p == nil:

@@ -21,6 +21,17 @@ func (s *Server) handleDescribeCluster(req *kmsg.DescribeClusterRequest) kmsg.Re
 		resp.ErrorMessage = kmsg.StringPtr("only broker endpoints are served")
 		return resp
 	}
+	if s.clustered() {
+		im := s.image()
+		resp.ClusterID, resp.ControllerID = s.ClusterID(), im.Controller
+		for _, id := range im.SortedBrokerIDs(req.IncludeFencedBrokers) {
+			ib := im.Brokers[id]
+			b := kmsg.NewDescribeClusterResponseBroker()
+			b.NodeID, b.Host, b.Port, b.IsFenced = id, ib.Host, ib.Port, ib.Fenced
+			resp.Brokers = append(resp.Brokers, b)
+		}
+		return resp
+	}
 	host, port := s.advertised()
 	resp.ClusterID = s.meta.ClusterID
 	resp.ControllerID = s.cfg.NodeID

@@ -23,7 +23,7 @@ func TestConfigValidate(t *testing.T) {
 		{name: "no data dir", cfg: Config{}, wantErr: []string{"data_dir: required"}},
 		{name: "bad advertised", cfg: Config{DataDir: "d", AdvertisedAddr: "nohost"}, wantErr: []string{"advertised_addr"}},
 		{name: "every bad key reported", cfg: Config{DataDir: "d", Configs: map[string]string{
-			"log.retention.ms": "soon", "auto.create.topics.enable": "yes", "bogus": "1", "default.replication.factor": "3",
+			"log.retention.ms": "soon", "auto.create.topics.enable": "yes", "bogus": "1", "default.replication.factor": "0",
 		}}, wantErr: []string{"configs.log.retention.ms", "configs.auto.create.topics.enable", "configs.bogus: unknown", "configs.default.replication.factor"}},
 	}
 	for _, tc := range tests {

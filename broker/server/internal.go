@@ -43,6 +43,9 @@ func (s *Server) EnsureInternalTopic(name string, partitions int32, configs map[
 }
 
 func (s *Server) isInternal(name string) bool {
+	if reservedInternal[name] {
+		return true
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.internal[name]
@@ -85,6 +88,12 @@ func (s *Server) ScanRecords(ctx context.Context, topicName string, partition in
 	}
 	dec := kgo.DefaultDecompressor()
 	off, hw := p.log.StartOffset(), p.hw.Load()
+	if r := p.role.Load(); r != nil && r.leader == s.cfg.NodeID {
+		// A new leader's log is the partition's truth: what its followers
+		// acknowledged under the previous leader may lie above the high
+		// watermark it has learned so far (the group coordinator loads it).
+		hw = p.leo.Load()
+	}
 	readBytes := rebuildReadBytes
 	for off < hw {
 		if err := ctx.Err(); err != nil {

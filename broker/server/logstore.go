@@ -27,6 +27,18 @@ type partitionLog interface {
 	Size() int64
 	Close() error
 	Delete() error
+
+	// Replication (cluster mode). AppendReplica appends whole batches as the
+	// leader wrote them (offsets and epochs kept), durable on return.
+	AppendReplica(ctx context.Context, batches []byte) (appendResult, error)
+	// TruncateTo removes every batch at or after offset (whole batches).
+	TruncateTo(offset int64) error
+	// SetLeaderEpoch makes Append stamp epoch into each batch.
+	SetLeaderEpoch(epoch int32)
+	// LatestEpoch is the largest leader epoch in the log, -1 if none.
+	LatestEpoch() int32
+	// EndOffsetForEpoch answers OffsetForLeaderEpoch from the epoch cache.
+	EndOffsetForEpoch(epoch int32) (int32, int64)
 }
 
 // appendResult is what the server uses of an append.

@@ -210,3 +210,86 @@ func (l *memLog) Delete() error {
 	l.store.mu.Unlock()
 	return l.Close()
 }
+
+// Replication: the fake keeps the leader's bytes and derives epochs from
+// the batches' partitionLeaderEpoch field.
+
+func (l *memLog) AppendReplica(_ context.Context, batches []byte) (appendResult, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	res := appendResult{BaseOffset: -1, LastOffset: -1, LogAppendTime: -1}
+	for len(batches) > 0 {
+		h, err := kafkaproto.ValidateBatch(batches[:min(len(batches), batchSize(batches))])
+		if err != nil {
+			return res, fmt.Errorf("%w: %w", kerr.CorruptMessage, err)
+		}
+		if h.BaseOffset < l.end {
+			return res, fmt.Errorf("memlog: replica batch at %d below the log end %d", h.BaseOffset, l.end)
+		}
+		b := append([]byte(nil), batches[:h.Size()]...)
+		last := h.BaseOffset + int64(h.LastOffsetDelta)
+		l.batches = append(l.batches, memBatch{base: h.BaseOffset, last: last, maxTS: h.MaxTimestamp, b: b})
+		l.end = last + 1
+		if res.BaseOffset < 0 {
+			res.BaseOffset = h.BaseOffset
+		}
+		res.LastOffset = last
+		batches = batches[h.Size():]
+	}
+	return res, nil
+}
+
+func batchSize(b []byte) int {
+	h, err := kafkaproto.ParseBatchHeader(b)
+	if err != nil {
+		return len(b)
+	}
+	return h.Size()
+}
+
+func (l *memLog) TruncateTo(offset int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for len(l.batches) > 0 && l.batches[len(l.batches)-1].last >= offset {
+		l.end = l.batches[len(l.batches)-1].base
+		l.batches = l.batches[:len(l.batches)-1]
+	}
+	return nil
+}
+
+func (l *memLog) SetLeaderEpoch(int32) {}
+
+func (l *memLog) epochs() (epochs []int32, starts []int64) {
+	for _, b := range l.batches {
+		e := int32(binary.BigEndian.Uint32(b.b[kafkaproto.BatchPartitionLeaderEpochAt:]))
+		if len(epochs) == 0 || e > epochs[len(epochs)-1] {
+			epochs, starts = append(epochs, e), append(starts, b.base)
+		}
+	}
+	return epochs, starts
+}
+
+func (l *memLog) LatestEpoch() int32 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, _ := l.epochs()
+	if len(e) == 0 {
+		return -1
+	}
+	return e[len(e)-1]
+}
+
+func (l *memLog) EndOffsetForEpoch(epoch int32) (int32, int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, st := l.epochs()
+	for i := len(e) - 1; i >= 0; i-- {
+		if e[i] <= epoch {
+			if i+1 < len(e) {
+				return e[i], st[i+1]
+			}
+			return e[i], l.end
+		}
+	}
+	return -1, -1
+}

@@ -39,6 +39,9 @@ type metrics struct {
 	authzDenied      *prometheus.CounterVec   // requests (or parts) refused by ACLs, by api
 	produceRefused   *prometheus.CounterVec   // partition produces refused, by Kafka error name
 	fetchedBytes     prometheus.Counter       // batch bytes served by Fetch
+	replicatedBytes  prometheus.Counter       // cluster: batch bytes a follower appended
+	isrShrinks       prometheus.Counter       // cluster: ISR shrinks this leader made
+	isrExpands       prometheus.Counter       // cluster: ISR expansions this leader made
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -88,11 +91,23 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "fetched_bytes_total",
 			Help: "Record batch bytes served by Fetch.",
 		}),
+		replicatedBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "replicated_bytes_total",
+			Help: "Cluster: record batch bytes this broker appended as a follower.",
+		}),
+		isrShrinks: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "isr_shrinks_total",
+			Help: "Cluster: in-sync replica sets this leader shrank (a follower lagged past replica.lag.time.max.ms).",
+		}),
+		isrExpands: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "isr_expands_total",
+			Help: "Cluster: in-sync replica sets this leader grew (a follower caught up).",
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.connectionsTotal, m.closed, m.requests, m.duration,
 			m.producedBytes, m.producedRecords, m.produceRefused, m.fetchedBytes,
-			m.authFailures, m.authzDenied)
+			m.authFailures, m.authzDenied, m.replicatedBytes, m.isrShrinks, m.isrExpands)
 	}
 	return m
 }

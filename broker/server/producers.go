@@ -32,6 +32,9 @@ type producerIDs struct {
 
 // allocateProducerID returns a fresh producer id.
 func (s *Server) allocateProducerID() (int64, error) {
+	if s.clustered() {
+		return s.allocateProducerIDCluster()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.producers.next >= s.producers.end {

@@ -136,3 +136,18 @@ func (d *diskLog) SetConfig(tc TopicConfig) error { return logErr(d.l.SetConfig(
 func (d *diskLog) Size() int64                    { return d.l.Size() }
 func (d *diskLog) Close() error                   { d.cleaner.Remove(d.l); return d.l.Close() }
 func (d *diskLog) Delete() error                  { d.cleaner.Remove(d.l); return d.l.Delete() }
+
+func (d *diskLog) AppendReplica(ctx context.Context, batches []byte) (appendResult, error) {
+	info, err := d.l.AppendReplica(ctx, batches)
+	if err != nil {
+		return appendResult{}, logErr(err)
+	}
+	return appendResult{BaseOffset: info.BaseOffset, LastOffset: info.LastOffset, LogAppendTime: -1}, nil
+}
+
+func (d *diskLog) TruncateTo(offset int64) error { return logErr(d.l.TruncateTo(offset)) }
+func (d *diskLog) SetLeaderEpoch(epoch int32)    { d.l.SetLeaderEpoch(epoch) }
+func (d *diskLog) LatestEpoch() int32            { return d.l.LatestEpoch() }
+func (d *diskLog) EndOffsetForEpoch(epoch int32) (int32, int64) {
+	return d.l.EndOffsetForEpoch(epoch)
+}

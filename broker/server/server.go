@@ -38,6 +38,8 @@ type Server struct {
 	maxFrame   int32
 	creds      *credStore  // SCRAM credentials (auth_store.go)
 	authz      *authorizer // ACLs (authz.go)
+	cl         Cluster     // nil: a single node (cluster.go)
+	cs         clusterState
 
 	// stopping is closed when Run begins shutdown; long polls end early.
 	stopping chan struct{}
@@ -116,6 +118,13 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		p, _ := strconv.Atoi(port)
 		s.advHost, s.advPort = host, int32(p)
 	}
+	if s.clustered() {
+		// The topic table follows the quorum's images (cluster.go).
+		s.cs.changed = make(chan struct{}, 1)
+		s.cs.isrCheck = make(chan struct{}, 1)
+		s.syncImage()
+		return s, nil
+	}
 	s.mu.Lock()
 	err = s.loadTopicsLocked()
 	s.mu.Unlock()
@@ -144,8 +153,16 @@ func (s *Server) loadMeta() error {
 	return writeJSON(path, s.meta)
 }
 
-// ClusterID returns the cluster id, stable for the data dir.
-func (s *Server) ClusterID() string { return s.meta.ClusterID }
+// ClusterID returns the cluster id: stable for the data dir, or in a
+// cluster the one the quorum chose.
+func (s *Server) ClusterID() string {
+	if s.clustered() {
+		if im := s.image(); im != nil && im.ClusterID != "" {
+			return im.ClusterID
+		}
+	}
+	return s.meta.ClusterID
+}
 
 // Run serves connections accepted from ln until ctx is done, then shuts
 // down gracefully: it stops accepting, stops reading new requests, answers
@@ -170,7 +187,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	if s.cfg.TLS != nil {
 		ln = tls.NewListener(ln, s.cfg.TLS)
 	}
-	s.log.Info("broker serving", "addr", ln.Addr().String(), "node_id", s.cfg.NodeID, "cluster_id", s.meta.ClusterID)
+	s.log.Info("broker serving", "addr", ln.Addr().String(), "node_id", s.cfg.NodeID, "cluster_id", s.ClusterID(), "clustered", s.clustered())
 
 	var wg sync.WaitGroup // owns every connection goroutine
 	// Handlers run on a context that outlives the soft stop: an append that
@@ -186,6 +203,13 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 				s.log.Error("background maintenance stopped", "err", err)
 			}
 		})
+	}
+	if s.clustered() {
+		// Replication stops with the serving ctx: a stopping broker no
+		// longer follows (its leaderships move with controlled shutdown).
+		wg.Go(func() { s.followImages(ctx) })
+		wg.Go(func() { s.replicate(ctx) })
+		wg.Go(func() { s.manageISR(ctx) })
 	}
 
 	var err error
@@ -278,6 +302,10 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	return closePartitions(parts, false)
 }
+
+// AdvertisableHost is the host clients can be told for a listen host: a
+// wildcard (0.0.0.0, ::) becomes this machine's host name, as in Kafka.
+func AdvertisableHost(host string) string { return advertisableHost(host) }
 
 // advertisableHost replaces a wildcard listen address (0.0.0.0, ::), which
 // no client can connect to, with this machine's host name, as Kafka does.

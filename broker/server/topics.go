@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluicehq/sluice/broker/cluster"
 )
 
 // maxPartitionsPerTopic bounds one topic, so a single request cannot make
@@ -61,11 +64,19 @@ type partition struct {
 
 	mu      sync.Mutex             // guards waiters
 	waiters map[chan struct{}]bool // long-polling fetches to wake at the next append
+
+	// Cluster mode only (replica.go): the replica's role, its durable log
+	// end (hw then lags it until the in-sync replicas have the data), and
+	// the replication bookkeeping.
+	role atomic.Pointer[role]
+	leo  atomic.Int64
+	repl replicaState
 }
 
 func newPartition(topicName string, index int32, dir string, l partitionLog) *partition {
 	p := &partition{topic: topicName, index: index, dir: dir, log: l, waiters: map[chan struct{}]bool{}, producers: map[int64]*producerState{}, producerLocks: map[int64]*producerLock{}}
 	p.hw.Store(l.EndOffset())
+	p.repl.truncatedFor = -1
 	return p
 }
 
@@ -159,7 +170,7 @@ func (s *Server) warnOrphansLocked() {
 	for _, e := range entries {
 		name := e.Name()
 		i := strings.LastIndexByte(name, '-')
-		if !e.IsDir() || i <= 0 {
+		if !e.IsDir() || i <= 0 || name == clusterMetadataDir {
 			continue
 		}
 		n, err := strconv.Atoi(name[i+1:])
@@ -276,6 +287,9 @@ func (s *Server) createTopic(name string, partitions int32, configs map[string]s
 	if partitions <= 0 || partitions > maxPartitionsPerTopic {
 		return nil, fmt.Errorf("%w: %d partitions, must be 1..%d", kerr.InvalidPartitions, partitions, maxPartitionsPerTopic)
 	}
+	if s.clustered() {
+		return s.createTopicCluster(cluster.TopicSpec{Name: name, Partitions: partitions, ReplicationFactor: -1, Configs: configs}, validateOnly)
+	}
 	if err := validateTopicConfigs(configs); err != nil {
 		return nil, err
 	}
@@ -318,6 +332,11 @@ func (s *Server) createTopic(name string, partitions int32, configs map[string]s
 
 // deleteTopic removes a topic and deletes its partition logs.
 func (s *Server) deleteTopic(t *topic) error {
+	if s.clustered() {
+		return s.viaController("deleting topic "+t.name, func(ctx context.Context) (uint64, error) {
+			return s.cl.DeleteTopic(ctx, t.name)
+		})
+	}
 	s.mu.Lock()
 	if s.topics[t.name] != t {
 		s.mu.Unlock()
@@ -364,6 +383,17 @@ func closePartitions(parts []*partition, remove bool) error {
 
 // addPartitions grows a topic to count partitions.
 func (s *Server) addPartitions(t *topic, count int32, validateOnly bool) error {
+	if s.clustered() {
+		if validateOnly {
+			ctx, cancel := context.WithTimeout(context.Background(), controllerTimeout)
+			defer cancel()
+			_, err := s.cl.CreatePartitions(ctx, t.name, count, true)
+			return err
+		}
+		return s.viaController("adding partitions to "+t.name, func(ctx context.Context) (uint64, error) {
+			return s.cl.CreatePartitions(ctx, t.name, count, false)
+		})
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.topics[t.name] != t {
@@ -410,6 +440,11 @@ func (s *Server) setTopicConfigs(t *topic, configs map[string]string, validateOn
 	}
 	if validateOnly {
 		return nil
+	}
+	if s.clustered() {
+		return s.viaController("configuring topic "+t.name, func(ctx context.Context) (uint64, error) {
+			return s.cl.SetTopicConfigs(ctx, t.name, configs)
+		})
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
