@@ -9,7 +9,8 @@
 //	B.index      sparse offset index (see index.go for the byte layout)
 //	B.timeindex  sparse time index
 //
-// plus meta.checkpoint (log start offset, cleaner offset), clean-shutdown
+// plus meta.checkpoint (log start offset, cleaner offset), epochs.checkpoint
+// (the leader epoch cache, epoch.go), clean-shutdown
 // (present only between a clean Close and the next Open) and, during a
 // compaction swap, B.log.cleaned files and cleaner.swap (cleaner.go).
 //
@@ -29,6 +30,19 @@
 //     that began after the batch was written.
 //   - Recovery never drops an intact batch that precedes every corrupt one.
 //   - The log start offset is persisted before segments below it go.
+//   - A leader epoch cache entry is persisted before the first batch of
+//     its epoch is written; truncation cuts the data before the cache.
+//     So on disk the cache can only be ahead of the data, and Open cuts it
+//     back to the recovered end.
+//   - A crash during TruncateTo leaves a batch prefix of the old log at
+//     least as long as the new one (later segments go newest first, each
+//     removal synced, before the cut), never a hole.
+//
+// Followers: AppendReplica appends the leader's batches byte for byte
+// (offsets and epochs kept, gaps allowed); LatestEpoch and
+// EndOffsetForEpoch answer OffsetForLeaderEpoch; TruncateTo cuts to a
+// batch boundary at or below the offset; DurableEndOffset is the end
+// covered by the last fsync.
 //
 // Lock order: Log.maintMu -> Log.flushMu -> Log.mu, and Log.durMu -> Log.mu
 // (a read lock, only to read the write sequence number); nothing takes
