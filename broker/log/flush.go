@@ -139,10 +139,10 @@ func (l *Log) pendingSeq() uint64 {
 func (l *Log) syncActive() (uint64, error) {
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
-	l.mu.RLock()
+	l.mu.Lock()
 	if l.failed != nil {
 		err := l.failed
-		l.mu.RUnlock()
+		l.mu.Unlock()
 		if errors.Is(err, ErrClosed) {
 			return 0, ErrClosed
 		}
@@ -150,11 +150,16 @@ func (l *Log) syncActive() (uint64, error) {
 	}
 	if l.closed {
 		seq := l.writeSeq // a clean Close synced everything
-		l.mu.RUnlock()
+		l.mu.Unlock()
 		return seq, nil
 	}
 	seg, seq, end := l.active(), l.writeSeq, l.active().next
-	l.mu.RUnlock()
+	// Invariant: the fsync below begins after every write it covers.
+	if err := l.writePendingLocked(seg); err != nil {
+		l.mu.Unlock()
+		return 0, err
+	}
+	l.mu.Unlock()
 	start := time.Now()
 	err := seg.f.Sync()
 	l.metrics.FsyncSeconds.Observe(time.Since(start).Seconds())

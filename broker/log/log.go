@@ -208,6 +208,38 @@ func (l *Log) write(batch []byte) (AppendInfo, uint64, bool, error) {
 
 func (l *Log) active() *segment { return l.segs[len(l.segs)-1] }
 
+const (
+	// directWriteBytes: batches this big are written at once, not copied
+	// into the pending buffer.
+	directWriteBytes = 64 << 10
+	// maxPendBytes bounds the pending buffer of a segment.
+	maxPendBytes = 1 << 20
+)
+
+// writePendingLocked writes seg's pending bytes to its file (mu held).
+func (l *Log) writePendingLocked(seg *segment) error {
+	if len(seg.pend) == 0 {
+		return nil
+	}
+	err := l.writeFileLocked(seg, seg.pend)
+	seg.pend = seg.pend[:0]
+	return err
+}
+
+// writeFileLocked appends data to seg's file, which holds every byte of
+// the segment before it. A failed write fails the log.
+func (l *Log) writeFileLocked(seg *segment, data []byte) error {
+	if _, err := seg.f.Write(data); err != nil {
+		// The file may hold part of the data; try to cut it off. Either
+		// way the log is failed: recovery on reopen decides what is valid.
+		_ = seg.f.Truncate(seg.fileSize())
+		l.failed = fmt.Errorf("writing %s: %w", seg.logPath(), err)
+		l.metrics.AppendErrors.WithLabelValues("io").Inc()
+		return l.failed
+	}
+	return nil
+}
+
 // writeBatchesLocked writes data, the whole batches hs (in order, with
 // their final bytes), to the end of seg with one Write and updates the
 // segment's indexes, size, end and timestamps. A failed write fails the
@@ -222,13 +254,20 @@ func (l *Log) writeBatchesLocked(seg *segment, hs []BatchHeader, data []byte, no
 		}
 		p += int64(h.Size())
 	}
-	if _, err := seg.f.Write(data); err != nil {
-		// The file may hold part of the data; try to cut it off. Either
-		// way the log is failed: recovery on reopen decides what is valid.
-		_ = seg.f.Truncate(pos)
-		l.failed = fmt.Errorf("writing %s: %w", seg.logPath(), err)
-		l.metrics.AppendErrors.WithLabelValues("io").Inc()
-		return l.failed
+	// With group commit the bytes wait in seg.pend for the syncer, which
+	// writes everything pending with one Write just before its fsync: the
+	// appenders then hold mu for a copy instead of a write(2) each.
+	// Otherwise (flush.ms, or big batches that a copy would only slow)
+	// they go to the file now, after whatever is pending.
+	if l.cfg.FlushMS == 0 && len(data) < directWriteBytes && len(seg.pend)+len(data) <= maxPendBytes {
+		seg.pend = append(seg.pend, data...)
+	} else {
+		if err := l.writePendingLocked(seg); err != nil {
+			return err
+		}
+		if err := l.writeFileLocked(seg, data); err != nil {
+			return err
+		}
 	}
 	if seg.empty() && seg.created.IsZero() {
 		seg.created = now
@@ -268,6 +307,9 @@ func (l *Log) shouldRollLocked(seg *segment, n int, lastOffset int64, now time.T
 // indexes) and starts a new one at base.
 func (l *Log) rollLocked(base int64, now time.Time) (*segment, error) {
 	old := l.active()
+	if err := l.writePendingLocked(old); err != nil {
+		return nil, err
+	}
 	if err := old.finalTimeEntry(); err != nil {
 		return nil, err
 	}
@@ -394,7 +436,7 @@ func (l *Log) exactMaxTsOffsetLocked() int64 {
 		return l.maxTsOff
 	}
 	b := make([]byte, h.Size())
-	if _, err := s.f.ReadAt(b, pos); err != nil {
+	if _, err := s.ReadAt(b, pos); err != nil {
 		return l.maxTsOff
 	}
 	if h.Attributes&attrLogAppendTime != 0 {
@@ -435,7 +477,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset int64, timestamp int64, err e
 		if from > s.base {
 			pos = lookupOffset(s.oidx, from-s.base)
 		}
-		it := batchIter{f: s.f, pos: pos, end: s.size}
+		it := batchIter{f: s, pos: pos, end: s.size}
 		for {
 			h, b, ok := it.next()
 			if !ok {

@@ -328,6 +328,9 @@ func (l *Log) closeLocked(clean bool) error {
 	}
 	if clean && l.failed == nil {
 		seg := l.active()
+		if err := l.writePendingLocked(seg); err != nil {
+			errs = append(errs, err)
+		}
 		if err := seg.finalTimeEntry(); err != nil {
 			errs = append(errs, err)
 		}

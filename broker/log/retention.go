@@ -32,6 +32,9 @@ func (l *Log) TruncateTo(offset int64) error {
 	if offset >= l.active().next {
 		return nil
 	}
+	if err := l.writePendingLocked(l.active()); err != nil {
+		return err
+	}
 	if offset < l.start {
 		return l.truncateFullyLocked(offset)
 	}

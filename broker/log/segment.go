@@ -41,7 +41,12 @@ type segment struct {
 	base int64
 
 	f    vfs.File // the .log, O_APPEND
-	size int64    // bytes of whole batches
+	size int64    // bytes of whole batches, pend included
+	// pend holds the last bytes of the segment, appended but not yet
+	// written to f (active segment, group commit only): the syncer
+	// writes them right before its fsync, roll/TruncateTo/Close before
+	// anything else. Reads go through ReadAt, which serves them.
+	pend []byte
 	next int64    // offset after the last batch (base when empty)
 
 	maxTs, maxTsOff int64 // running maximum timestamp and its offset; -1 when empty
@@ -64,11 +69,47 @@ func (s *segment) tidxPath() string { return path.Join(s.dir, segName(s.base, ti
 
 func (s *segment) empty() bool { return s.size == 0 }
 
+// fileSize is the number of bytes in the .log file.
+func (s *segment) fileSize() int64 { return s.size - int64(len(s.pend)) }
+
+// ReadAt reads the segment's bytes at off: from the file, then from the
+// pending buffer. Log.mu must be held (read or write).
+func (s *segment) ReadAt(p []byte, off int64) (int, error) {
+	fileEnd := s.fileSize()
+	n := 0
+	if off < fileEnd {
+		want := p
+		if rem := fileEnd - off; int64(len(want)) > rem {
+			want = want[:rem]
+		}
+		m, err := s.f.ReadAt(want, off)
+		n = m
+		if m < len(want) {
+			if err == nil {
+				err = io.ErrUnexpectedEOF
+			}
+			return n, err
+		}
+	}
+	if n == len(p) {
+		return n, nil
+	}
+	at := off + int64(n) - fileEnd
+	if at < 0 || at >= int64(len(s.pend)) {
+		return n, io.EOF
+	}
+	n += copy(p[n:], s.pend[at:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
 // batchIter walks the batches of a segment file from a position, reading
 // in chunks. It validates headers (and the CRC when verify is set) and
 // stops at the first bad or incomplete batch.
 type batchIter struct {
-	f      vfs.File
+	f      io.ReaderAt
 	pos    int64
 	end    int64
 	verify bool
@@ -261,7 +302,7 @@ func (s *segment) findBatch(offset int64) (int64, BatchHeader, bool, error) {
 	}
 	hb := make([]byte, batchHeaderSize)
 	for pos < s.size {
-		if _, err := s.f.ReadAt(hb, pos); err != nil {
+		if _, err := s.ReadAt(hb, pos); err != nil {
 			return 0, BatchHeader{}, false, fmt.Errorf("reading %s at %d: %w", s.logPath(), pos, err)
 		}
 		h, err := ParseBatchHeader(hb)
@@ -284,7 +325,7 @@ func (s *segment) read(pos int64, firstSize int, maxBytes int) ([]byte, error) {
 		want = rem
 	}
 	buf := make([]byte, want)
-	if _, err := s.f.ReadAt(buf, pos); err != nil && !errors.Is(err, io.EOF) {
+	if _, err := s.ReadAt(buf, pos); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("reading %s at %d: %w", s.logPath(), pos, err)
 	}
 	// Cut at the last whole batch that fits.
@@ -341,7 +382,7 @@ func (s *segment) readFast(offset int64, maxBytes, interval int) ([]byte, bool, 
 		return nil, false, nil
 	}
 	buf := make([]byte, want)
-	if _, err := s.f.ReadAt(buf, pos); err != nil && !errors.Is(err, io.EOF) {
+	if _, err := s.ReadAt(buf, pos); err != nil && !errors.Is(err, io.EOF) {
 		return nil, false, fmt.Errorf("reading %s at %d: %w", s.logPath(), pos, err)
 	}
 	at := 0
