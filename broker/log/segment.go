@@ -47,7 +47,7 @@ type segment struct {
 	// writes them right before its fsync, roll/TruncateTo/Close before
 	// anything else. Reads go through ReadAt, which serves them.
 	pend []byte
-	next int64    // offset after the last batch (base when empty)
+	next int64 // offset after the last batch (base when empty)
 
 	maxTs, maxTsOff int64 // running maximum timestamp and its offset; -1 when empty
 	created         time.Time
