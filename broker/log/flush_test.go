@@ -1,7 +1,9 @@
 package log
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io/fs"
 	"strings"
 	"sync"
@@ -149,5 +151,90 @@ func TestCrashAfterIntervalFlush(t *testing.T) {
 	defer l2.Close()
 	if l2.EndOffset() != 10 {
 		t.Fatalf("end %d after crash, want 10", l2.EndOffset())
+	}
+}
+
+// TestReadPending: bytes appended while an fsync runs wait in the
+// pending buffer until the next fsync; Read, OffsetForTimestamp and
+// MaxTimestamp serve them meanwhile, and they reach the file (and survive
+// a reopen) once released.
+func TestReadPending(t *testing.T) {
+	t.Parallel()
+	g := &gateFS{FS: vfs.NewMem(), waiting: make(chan struct{}, 100)}
+	cfg := testConfig()
+	cfg.SegmentBytes = 1 << 20
+	l := openT(t, g, cfg)
+	gate := make(chan struct{})
+	g.mu.Lock()
+	g.gate = gate
+	g.mu.Unlock()
+	const n = 12
+	batches := make([][]byte, n+1)
+	for i := range batches {
+		batches[i] = mkBatch(t, i%5, int64(100+i), rec("k", fmt.Sprint(i)), rec("j", "v"))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, n+1)
+	app := func(b []byte) {
+		defer wg.Done()
+		_, err := l.Append(context.Background(), b)
+		errs <- err
+	}
+	wg.Add(1)
+	go app(batches[0])
+	<-g.waiting // the first append's fsync is in flight
+	wg.Add(n)
+	for _, b := range batches[1:] {
+		go app(b)
+	}
+	for l.writes() < n+1 {
+		time.Sleep(time.Millisecond)
+	}
+	l.mu.RLock()
+	pending := len(l.active().pend)
+	l.mu.RUnlock()
+	if pending == 0 {
+		t.Fatal("nothing pending while the fsync is held")
+	}
+	got := readAll(t, l, 0)
+	if len(got) != n+1 {
+		t.Fatalf("read %d batches, want %d", len(got), n+1)
+	}
+	byOff := map[int64][]byte{}
+	for _, b := range got {
+		h, _ := checkBatch(b)
+		byOff[h.BaseOffset] = b
+	}
+	if _, ts := l.MaxTimestamp(); ts != 100+n {
+		t.Fatalf("max timestamp %d", ts)
+	}
+	if off, ts, err := l.OffsetForTimestamp(100 + n); err != nil || ts != 100+n || off < 0 {
+		t.Fatalf("OffsetForTimestamp: %d, %d, %v", off, ts, err)
+	}
+	g.mu.Lock()
+	g.gate = nil
+	g.mu.Unlock()
+	close(gate)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l2 := openT(t, g, cfg)
+	defer l2.Close()
+	again := readAll(t, l2, 0)
+	if len(again) != n+1 {
+		t.Fatalf("reopened: %d batches", len(again))
+	}
+	for _, b := range again {
+		h, _ := checkBatch(b)
+		if !bytes.Equal(byOff[h.BaseOffset], b) {
+			t.Fatalf("batch at %d differs after reopen", h.BaseOffset)
+		}
 	}
 }
