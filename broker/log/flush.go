@@ -21,7 +21,9 @@ import (
 // write up to the snapshot.
 
 // waitDurable blocks until the write with sequence number seq is durable.
-func (l *Log) waitDurable(seq uint64) error {
+// appender says the caller is counted in inAppend (Append, AppendReplica;
+// not Flush).
+func (l *Log) waitDurable(seq uint64, appender bool) error {
 	l.durMu.Lock()
 	defer l.durMu.Unlock()
 	for l.durableSeq < seq {
@@ -47,7 +49,13 @@ func (l *Log) waitDurable(seq uint64) error {
 		for round := 0; round < maxSyncRounds; round++ {
 			durable, group := l.durableSeq, l.lastGroup
 			l.durMu.Unlock()
-			l.gather(durable, group)
+			// A syncer whose own write is durable will not write again
+			// before it returns: do not wait for it.
+			var self int64
+			if appender && durable >= seq {
+				self = 1
+			}
+			l.gather(durable, group, self)
 			upto, err := l.syncActive()
 			l.durMu.Lock()
 			if err != nil {
@@ -99,13 +107,15 @@ func (l *Log) wakeLocked(all bool) {
 // the processor while the pending group grows towards the size of the
 // previous group, and stops as soon as a yield brings nothing new: no
 // sleeping, no timer, and a lone appender never waits.
-func (l *Log) gather(durable, group uint64) {
+func (l *Log) gather(durable, group uint64, self int64) {
+	_ = group
 	var prev uint64
 	idle := 0
 	for i := 0; i < maxGatherYields; i++ {
 		pending := l.pendingSeq() - durable
-		// Everyone inside Append has written: nobody else is coming soon.
-		if pending >= group || pending >= uint64(l.inAppend.Load()) {
+		// Everyone inside Append (but the syncer, once its own write is
+		// durable) has written: nobody else is coming soon.
+		if int64(pending) >= l.inAppend.Load()-self {
 			return
 		}
 		if pending == prev {
@@ -196,7 +206,7 @@ func (l *Log) Flush() error {
 	if closed {
 		return ErrClosed
 	}
-	return l.waitDurable(seq)
+	return l.waitDurable(seq, false)
 }
 
 // flushLoop runs the interval flush policy (FlushMS > 0). It exits when

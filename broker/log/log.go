@@ -108,7 +108,7 @@ func (l *Log) Append(ctx context.Context, batch []byte) (AppendInfo, error) {
 	}
 	if wait {
 		// Invariant: ack after durable write.
-		if err := l.waitDurable(seq); err != nil {
+		if err := l.waitDurable(seq, true); err != nil {
 			return AppendInfo{}, err
 		}
 	}

@@ -51,7 +51,7 @@ func (l *Log) AppendReplica(ctx context.Context, batches []byte) (AppendInfo, er
 	}
 	if wait {
 		// Invariant: ack after durable write.
-		if err := l.waitDurable(seq); err != nil {
+		if err := l.waitDurable(seq, true); err != nil {
 			return AppendInfo{}, err
 		}
 	}
