@@ -47,7 +47,7 @@ func (l *Log) waitDurable(seq uint64, appender bool) error {
 		// scheduler round trip per fsync. Bounded, so the syncer's own
 		// append is not held up for long.
 		for round := 0; round < maxSyncRounds; round++ {
-			durable, group := l.durableSeq, l.lastGroup
+			durable := l.durableSeq
 			l.durMu.Unlock()
 			// A syncer whose own write is durable will not write again
 			// before it returns: do not wait for it.
@@ -55,13 +55,12 @@ func (l *Log) waitDurable(seq uint64, appender bool) error {
 			if appender && durable >= seq {
 				self = 1
 			}
-			l.gather(durable, group, self)
+			l.gather(durable, self)
 			upto, err := l.syncActive()
 			l.durMu.Lock()
 			if err != nil {
 				l.syncErr = err
 			} else if upto > l.durableSeq {
-				l.lastGroup = upto - l.durableSeq
 				l.durableSeq = upto
 			}
 			l.wakeLocked(err != nil)
@@ -104,11 +103,11 @@ func (l *Log) wakeLocked(all bool) {
 // next batches before this fsync starts. Without it, appenders split into
 // two alternating halves (one waiting on the running fsync, one writing
 // for the next), and each fsync covers only about half of them. It yields
-// the processor while the pending group grows towards the size of the
-// previous group, and stops as soon as a yield brings nothing new: no
+// the processor until everyone inside Append has written (self: the
+// syncer itself, once its own write is durable), and stops as soon as a
+// few yields bring nothing new: no
 // sleeping, no timer, and a lone appender never waits.
-func (l *Log) gather(durable, group uint64, self int64) {
-	_ = group
+func (l *Log) gather(durable uint64, self int64) {
 	var prev uint64
 	idle := 0
 	for i := 0; i < maxGatherYields; i++ {

@@ -64,7 +64,6 @@ type Log struct {
 	durableSeq uint64
 	syncing    bool
 	waiters    []waiter // appenders blocked in waitDurable, by write order
-	lastGroup  uint64   // writes covered by the last fsync
 	inAppend   atomic.Int64
 	syncErr    error
 
