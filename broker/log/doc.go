@@ -48,7 +48,8 @@
 // (a read lock, only to read the write sequence number); nothing takes
 // durMu while holding mu, flushMu or maintMu. Appends take mu to write,
 // then durMu to wait; the group-commit syncer releases durMu and takes
-// flushMu, then mu briefly; maintenance (retention, truncation,
+// flushMu, then mu briefly (to write the pending bytes with one
+// write(2); appenders only copy into that buffer); maintenance (retention, truncation,
 // DeleteRecords, the cleaner's swap, Close) takes maintMu, flushMu, mu in
 // order.
 //
