@@ -1,0 +1,389 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/broker/cluster"
+)
+
+// node is one in-process cluster member: its log store and data dir
+// survive a stop, so it can be restarted.
+type node struct {
+	id    int32
+	store *memStore
+	dir   string
+	opts  []brokerOpt
+	b     *testBroker
+}
+
+// testCluster is several Servers sharing one fakeCluster, talking to each
+// other over real connections.
+type testCluster struct {
+	t     *testing.T
+	fc    *fakeCluster
+	nodes map[int32]*node
+}
+
+func newTestCluster(t *testing.T, n int, opts ...brokerOpt) *testCluster {
+	t.Helper()
+	tc := &testCluster{t: t, fc: newFakeCluster(), nodes: map[int32]*node{}}
+	for id := int32(1); id <= int32(n); id++ {
+		tc.nodes[id] = &node{id: id, store: newMemStore(), dir: t.TempDir(), opts: opts}
+		tc.start(id)
+	}
+	return tc
+}
+
+// start (re)starts a node and registers it, unfenced, with its address.
+func (tc *testCluster) start(id int32) *testBroker {
+	t := tc.t
+	t.Helper()
+	n := tc.nodes[id]
+	cfg := Config{DataDir: n.dir, NodeID: id, Configs: map[string]string{}, Logger: testLogger(t).With("node", id)}
+	for _, o := range n.opts {
+		o(&cfg)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.fc.register(t, id, ln.Addr().String())
+	s, err := New(cfg, withLogOpener(n.store.open), WithCluster(tc.fc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, ln) }()
+	stopped := false
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		return <-done
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	n.b = &testBroker{t: t, s: s, addr: ln.Addr().String(), store: n.store, dir: n.dir, stop: stop}
+	return n.b
+}
+
+func (tc *testCluster) stop(id int32) {
+	tc.t.Helper()
+	if err := tc.nodes[id].b.stop(); err != nil {
+		tc.t.Fatal(err)
+	}
+}
+
+func (tc *testCluster) addrs() []string {
+	var out []string
+	for _, n := range tc.nodes {
+		out = append(out, n.b.addr)
+	}
+	return out
+}
+
+func (tc *testCluster) createTopic(name string, partitions int32, rf int16, configs map[string]string) {
+	tc.t.Helper()
+	spec := cluster.TopicSpec{Name: name, Partitions: partitions, ReplicationFactor: rf, Configs: configs}
+	if _, err := tc.nodes[1].b.s.createTopicCluster(spec, false); err != nil {
+		tc.t.Fatal(err)
+	}
+}
+
+// batches is a copy of a node's partition log.
+func (tc *testCluster) batches(id int32, topic string, p int32) []memBatch {
+	n := tc.nodes[id]
+	l := n.store.get(partitionDir(n.dir, topic, p))
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.batches)
+}
+
+// waitUntil polls cond; the bound is a safety net, not a pass criterion.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// sameLogs reports whether the nodes hold the partition byte for byte at
+// the same offsets, with at least want batches.
+func (tc *testCluster) sameLogs(topic string, p int32, want int, ids ...int32) bool {
+	ref := tc.batches(ids[0], topic, p)
+	if len(ref) < want {
+		return false
+	}
+	for _, id := range ids[1:] {
+		got := tc.batches(id, topic, p)
+		if len(got) != len(ref) {
+			return false
+		}
+		for i := range got {
+			if got[i].base != ref[i].base || !bytes.Equal(got[i].b, ref[i].b) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (tc *testCluster) raw(id int32) *rawConn { return dialRaw(tc.t, tc.nodes[id].b.addr) }
+
+func TestReplicationByteForByte(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, 3)
+	tc.createTopic("r", 1, 3, nil)
+	if p := tc.fc.partition("r", 0); p.Leader != 1 || len(p.ISR) != 3 {
+		t.Fatalf("placement %+v", p)
+	}
+	c := tc.raw(1)
+	for i := range 20 {
+		code, base := c.produce("r", 0, makeBatch(batchOpts{keys: [][]byte{[]byte(fmt.Sprint(i)), []byte("x")}}))
+		if code != 0 || base != int64(2*i) {
+			t.Fatalf("produce %d: code %d base %d", i, code, base)
+		}
+	}
+	// acks=all answered: the high watermark covers everything, and both
+	// followers hold the leader's bytes at the same offsets.
+	if hw := tc.nodes[1].b.s.lookup("r").partitions[0].hw.Load(); hw != 40 {
+		t.Fatalf("leader hw %d", hw)
+	}
+	waitUntil(t, "followers equal the leader", func() bool { return tc.sameLogs("r", 0, 20, 1, 2, 3) })
+	// A follower's epoch cache matches the leader's (epoch 0 at 0).
+	for _, id := range []int32{2, 3} {
+		p := tc.nodes[id].b.s.lookup("r").partitions[0]
+		if e, end := p.log.EndOffsetForEpoch(0); e != 0 || end != 40 {
+			t.Fatalf("node %d epoch 0 ends at (%d, %d)", id, e, end)
+		}
+	}
+}
+
+func TestNotLeaderOnFollower(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, 2)
+	tc.createTopic("f", 1, 2, nil)
+	c := tc.raw(2)
+	if code, _ := c.produce("f", 0, makeBatch(batchOpts{})); code != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("produce on follower: code %d", code)
+	}
+	id := tc.nodes[2].b.s.lookup("f").id
+	resp := c.roundTrip(fetchReq("f", id, 1<<20, 0, 0, fetchPart{partition: 0, offset: 0, maxBytes: 1 << 20}), 12).(*kmsg.FetchResponse)
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("consumer fetch on follower: code %d", code)
+	}
+	lo := kmsg.NewPtrListOffsetsRequest()
+	lt := kmsg.NewListOffsetsRequestTopic()
+	lt.Topic = "f"
+	lp := kmsg.NewListOffsetsRequestTopicPartition()
+	lp.Timestamp, lp.CurrentLeaderEpoch = -1, -1
+	lt.Partitions = append(lt.Partitions, lp)
+	lo.Topics = append(lo.Topics, lt)
+	if code := c.roundTrip(lo, 7).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0].ErrorCode; code != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("list offsets on follower: code %d", code)
+	}
+	// Metadata from any node names the leader, replicas and ISR.
+	md := c.roundTrip(kmsg.NewPtrMetadataRequest(), 12).(*kmsg.MetadataResponse)
+	if len(md.Brokers) != 2 || md.ClusterID == nil || *md.ClusterID != "fake-cluster" {
+		t.Fatalf("metadata brokers %+v", md.Brokers)
+	}
+	for _, mt := range md.Topics {
+		if *mt.Topic == "f" {
+			mp := mt.Partitions[0]
+			if mp.Leader != 1 || len(mp.Replicas) != 2 || len(mp.ISR) != 2 {
+				t.Fatalf("metadata partition %+v", mp)
+			}
+		}
+	}
+}
+
+func TestAcksAllWaitsForFollowers(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, 3)
+	tc.createTopic("w", 1, 3, nil)
+	c := tc.raw(1)
+	if code, _ := c.produce("w", 0, makeBatch(batchOpts{})); code != 0 {
+		t.Fatalf("produce: %d", code)
+	}
+	tc.stop(3) // still in the ISR: the lag time is 30 s
+	req := produceReq("w", 0, -1, makeBatch(batchOpts{}))
+	req.TimeoutMillis = 300
+	resp := c.roundTrip(req, 9).(*kmsg.ProduceResponse)
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.RequestTimedOut.Code {
+		t.Fatalf("acks=all with an ISR member away: code %d", code)
+	}
+	// The batch is in the leader's log but consumers do not see it.
+	p := tc.nodes[1].b.s.lookup("w").partitions[0]
+	if hw, leo := p.hw.Load(), p.leo.Load(); hw != 1 || leo != 2 {
+		t.Fatalf("hw %d leo %d", hw, leo)
+	}
+	id := p.topicID
+	f := c.roundTrip(fetchReq("w", id, 1<<20, 0, 0, fetchPart{partition: 0, offset: 1, maxBytes: 1 << 20}), 12).(*kmsg.FetchResponse)
+	if fp := f.Topics[0].Partitions[0]; fp.ErrorCode != 0 || len(fp.RecordBatches) != 0 || fp.HighWatermark != 1 {
+		t.Fatalf("consumer fetch above the hw: code %d, %d bytes, hw %d", fp.ErrorCode, len(fp.RecordBatches), fp.HighWatermark)
+	}
+	// acks=1 answers after the local append.
+	if resp := c.roundTrip(produceReq("w", 0, 1, makeBatch(batchOpts{})), 9).(*kmsg.ProduceResponse); resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("acks=1: %d", resp.Topics[0].Partitions[0].ErrorCode)
+	}
+	// The follower comes back: the high watermark covers everything.
+	tc.start(3)
+	waitUntil(t, "hw reaches the log end", func() bool { return p.hw.Load() == 3 })
+	waitUntil(t, "replicas equal", func() bool { return tc.sameLogs("w", 0, 3, 1, 2, 3) })
+}
+
+func TestISRShrinkAndExpand(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, 2, withBrokerConfig("replica.lag.time.max.ms", "1000"), withBrokerConfig("replica.fetch.wait.max.ms", "50"))
+	tc.createTopic("i", 1, 2, map[string]string{"min.insync.replicas": "2"})
+	c := tc.raw(1)
+	if code, _ := c.produce("i", 0, makeBatch(batchOpts{})); code != 0 {
+		t.Fatalf("produce: %d", code)
+	}
+	tc.stop(2)
+	waitUntil(t, "ISR shrinks to the leader", func() bool { return slices.Equal(tc.fc.partition("i", 0).ISR, []int32{1}) })
+	if code, _ := c.produce("i", 0, makeBatch(batchOpts{})); code != kerr.NotEnoughReplicas.Code {
+		t.Fatalf("acks=all below min.insync.replicas: code %d", code)
+	}
+	if resp := c.roundTrip(produceReq("i", 0, 1, makeBatch(batchOpts{})), 9).(*kmsg.ProduceResponse); resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("acks=1 below min.insync.replicas: %d", resp.Topics[0].Partitions[0].ErrorCode)
+	}
+	tc.start(2)
+	waitUntil(t, "ISR expands", func() bool { return len(tc.fc.partition("i", 0).ISR) == 2 })
+	if code, _ := c.produce("i", 0, makeBatch(batchOpts{})); code != 0 {
+		t.Fatalf("acks=all after re-expansion: %d", code)
+	}
+	waitUntil(t, "replicas equal", func() bool { return tc.sameLogs("i", 0, 3, 1, 2) })
+}
+
+func TestFailoverTruncatesDivergentTail(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, 3)
+	tc.createTopic("fo", 1, 3, nil)
+	c := tc.raw(1)
+	for range 3 {
+		if code, _ := c.produce("fo", 0, makeBatch(batchOpts{})); code != 0 {
+			t.Fatalf("produce: %d", code)
+		}
+	}
+	tc.stop(2)
+	tc.stop(3)
+	// Written only on the old leader: acks=1, never replicated.
+	for range 2 {
+		if resp := c.roundTrip(produceReq("fo", 0, 1, makeBatch(batchOpts{keys: [][]byte{[]byte("lost")}})), 9).(*kmsg.ProduceResponse); resp.Topics[0].Partitions[0].ErrorCode != 0 {
+			t.Fatal("acks=1 produce failed")
+		}
+	}
+	tc.stop(1)
+	tc.fc.fence(1)
+	if p := tc.fc.partition("fo", 0); p.Leader != 2 || p.LeaderEpoch != 1 {
+		t.Fatalf("after fencing 1: %+v", p)
+	}
+	tc.start(2)
+	tc.start(3)
+	c2 := tc.raw(2)
+	for range 2 {
+		if code, _ := c2.produce("fo", 0, makeBatch(batchOpts{keys: [][]byte{[]byte("new")}})); code != 0 {
+			t.Fatalf("produce on the new leader: %d", code)
+		}
+	}
+	tc.start(1)
+	waitUntil(t, "all replicas equal", func() bool { return tc.sameLogs("fo", 0, 5, 2, 1, 3) })
+	for _, b := range tc.batches(1, "fo", 0) {
+		if bytes.Contains(b.b, []byte("lost")) {
+			t.Fatalf("the old leader kept its unreplicated tail at %d", b.base)
+		}
+	}
+	waitUntil(t, "the old leader rejoins the ISR", func() bool { return len(tc.fc.partition("fo", 0).ISR) == 3 })
+}
+
+func TestKgoIdempotentAcrossLeaderChange(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, 3)
+	tc.createTopic("k", 1, 3, nil)
+	ctx := testCtx(t)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(tc.addrs()...), kgo.DefaultProduceTopic("k"),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.MetadataMinAge(50*time.Millisecond), kgo.ProducerLinger(0),
+		kgo.RecordRetries(1000), kgo.MaxBufferedRecords(20), kgo.RetryBackoffFn(func(int) time.Duration { return 20 * time.Millisecond }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	const n = 2000
+	errs := make(chan error, n)
+	var acked atomic.Int64
+	produced := make(chan struct{})
+	go func() {
+		defer close(produced)
+		for i := range n {
+			cl.Produce(ctx, &kgo.Record{Value: fmt.Appendf(nil, "%d", i)}, func(_ *kgo.Record, err error) {
+				acked.Add(1)
+				errs <- err
+			})
+		}
+	}()
+	// The leader stops with records in flight (at most 20 buffered).
+	waitUntil(t, "a quarter is acknowledged", func() bool { return acked.Load() >= n/4 })
+	tc.stop(1)
+	tc.fc.fence(1)
+	<-produced
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+	}
+	if p := tc.fc.partition("k", 0); p.Leader == 1 || p.LeaderEpoch != 1 {
+		t.Fatalf("leadership did not move: %+v", p)
+	}
+	consumer := newClient(t, tc.nodes[2].b.addr, kgo.ConsumeTopics("k"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	seen := map[string]int{}
+	for len(seen) < n {
+		fs := consumer.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d distinct of %d", len(seen), n)
+		}
+		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)]++ })
+	}
+	for v, k := range seen {
+		if k != 1 {
+			t.Fatalf("value %s seen %d times", v, k)
+		}
+	}
+	// One offset per record: a duplicate would push the end past n.
+	leader := tc.fc.partition("k", 0).Leader
+	if hw := tc.nodes[leader].b.s.lookup("k").partitions[0].hw.Load(); hw != n {
+		t.Fatalf("high watermark %d, want %d", hw, n)
+	}
+	tc.start(1)
+	waitUntil(t, "all replicas equal", func() bool {
+		p := tc.fc.partition("k", 0)
+		return tc.sameLogs("k", 0, 1, p.Leader, 1, 2, 3)
+	})
+}
