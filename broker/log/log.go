@@ -220,9 +220,11 @@ func (l *Log) writePendingLocked(seg *segment) error {
 	if len(seg.pend) == 0 {
 		return nil
 	}
-	err := l.writeFileLocked(seg, seg.pend)
+	if err := l.writeFileLocked(seg, seg.pend); err != nil {
+		return err // pend kept: reads still serve it until the reopen
+	}
 	seg.pend = seg.pend[:0]
-	return err
+	return nil
 }
 
 // writeFileLocked appends data to seg's file, which holds every byte of
