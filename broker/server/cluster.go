@@ -67,6 +67,12 @@ type clusterState struct {
 	// pidMu guards Server.producers in cluster mode (not Server.mu: a
 	// block comes from the controller, over the network).
 	pidMu sync.Mutex
+
+	// High watermark checkpoint (hwcheckpoint.go): hwLoaded is read-only
+	// after New; hwMu guards hwWritten.
+	hwLoaded  map[string]int64
+	hwMu      sync.Mutex
+	hwWritten map[string]int64
 }
 
 func (s *Server) clustered() bool { return s.cl != nil }
@@ -213,6 +219,9 @@ func (s *Server) openReplica(t *topic, index int32) (*partition, error) {
 	// is learned from the leader (or computed as leader) again.
 	p.leo.Store(p.log.EndOffset())
 	p.hw.Store(p.log.StartOffset())
+	if cp := s.checkpointedHW(t.name, index); !fresh && cp > p.log.StartOffset() {
+		p.hw.Store(min(cp, p.log.EndOffset()))
+	}
 	p.repl.followers = map[int32]*followerState{}
 	return p, nil
 }

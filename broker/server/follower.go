@@ -314,7 +314,9 @@ func (s *Server) fetchOnce(ctx context.Context, cl *kgo.Client, leader int32, pa
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition = f.p.index
 		rp.CurrentLeaderEpoch = f.epoch
-		rp.FetchOffset = f.p.leo.Load()
+		f.p.repl.mu.Lock()
+		rp.FetchOffset = max(f.p.leo.Load(), f.p.repl.fetchAt)
+		f.p.repl.mu.Unlock()
 		rp.LogStartOffset = f.p.log.StartOffset()
 		rp.PartitionMaxBytes = maxBytes
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
@@ -367,10 +369,18 @@ func (s *Server) applyFetched(ctx context.Context, f followed, rp kmsg.FetchResp
 	switch rp.ErrorCode {
 	case 0:
 	case kerr.OffsetOutOfRange.Code:
-		// Our log end is outside the leader's log: find the divergence again.
 		p.repl.mu.Lock()
+		defer p.repl.mu.Unlock()
+		if lso := rp.LogStartOffset; lso > p.leo.Load() {
+			// Below the leader's log start: what we hold is deleted there;
+			// fetch from its start (the log accepts the gap) and drop ours
+			// once the high watermark passes it (DeleteRecordsBefore).
+			s.log.Info("follower behind the leader's log start; restarting from it", "topic", p.topic, "partition", p.index, "log_end", p.leo.Load(), "leader_start", lso)
+			p.repl.fetchAt = lso
+			return nil
+		}
+		// Beyond the leader's log end: find the divergence again.
 		p.repl.truncatedFor = -1
-		p.repl.mu.Unlock()
 		return fmt.Errorf("%s-%d: %w", p.topic, p.index, kerr.OffsetOutOfRange)
 	default:
 		return fmt.Errorf("%s-%d: %w", p.topic, p.index, kerr.ErrorForCode(rp.ErrorCode))
@@ -402,6 +412,7 @@ func (s *Server) applyFetched(ctx context.Context, f followed, rp kmsg.FetchResp
 	leo := p.log.EndOffset()
 	p.leo.Store(leo)
 	p.advanceHW(min(rp.HighWatermark, leo))
+	p.repl.lag.Store(max(rp.HighWatermark-leo, 0))
 	if lso := rp.LogStartOffset; lso > p.log.StartOffset() && lso <= p.hw.Load() {
 		if err := p.log.DeleteRecordsBefore(lso); err != nil {
 			s.log.Warn("following the leader's log start offset", "topic", p.topic, "partition", p.index, "offset", lso, "err", err)

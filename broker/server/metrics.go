@@ -125,3 +125,37 @@ func codeName(code int16) string {
 	}
 	return "NONE"
 }
+
+// registerClusterMetrics adds the gauges of cluster mode, computed at
+// scrape time from the local replicas.
+func (s *Server) registerClusterMetrics() {
+	if s.reg == nil {
+		return
+	}
+	s.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "under_replicated_partitions",
+			Help: "Cluster: partitions this broker leads whose ISR is smaller than their replica set.",
+		}, func() float64 {
+			n := 0
+			for _, p := range s.ledPartitions() {
+				if r := p.role.Load(); r != nil && len(r.isr) < len(r.replicas) {
+					n++
+				}
+			}
+			return float64(n)
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "replica_max_lag",
+			Help: "Cluster: the largest distance, in offsets, between a leader's high watermark and this follower's log end, as of the last fetches.",
+		}, func() float64 {
+			var lag int64
+			for _, p := range s.localPartitions() {
+				if r := p.role.Load(); r != nil && r.leader != s.cfg.NodeID {
+					lag = max(lag, p.repl.lag.Load())
+				}
+			}
+			return float64(lag)
+		}),
+	)
+}

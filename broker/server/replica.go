@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -35,6 +36,19 @@ type replicaState struct {
 	// truncatedFor is the leader epoch this follower replica last truncated
 	// its log for (OffsetForLeaderEpoch); -1 none yet.
 	truncatedFor int32
+	// fetchAt is where a follower fetches when its log end lies below the
+	// leader's log start (OFFSET_OUT_OF_RANGE); 0 otherwise.
+	fetchAt int64
+	// refusedAt is the image version under which the controller refused
+	// an ISR change: no new attempt until a newer image (leader only).
+	refusedAt uint64
+	// lag is the follower's distance to the leader's high watermark as of
+	// its last fetch (a metric).
+	lag atomic.Int64
+	// roleSince is when the role last changed: a follower rejoins the ISR
+	// only on a fetch made after it (what it did before may be stale: it
+	// may have been fenced since).
+	roleSince time.Time
 }
 
 // leaderRole returns the partition's role when this node leads it.
@@ -72,6 +86,9 @@ func (s *Server) setRole(p *partition, cp cluster.Partition) {
 		return // our own AlterPartition already put us here (or later)
 	}
 	p.role.Store(nr)
+	p.repl.mu.Lock()
+	p.repl.roleSince = time.Now()
+	p.repl.mu.Unlock()
 	newEpoch := old == nil || old.leader != nr.leader || old.leaderEpoch != nr.leaderEpoch
 	switch {
 	case nr.leader == self && newEpoch:
@@ -239,20 +256,29 @@ func (s *Server) reviewISR(ctx context.Context, p *partition, lag time.Duration)
 		switch {
 		case in && f != nil && now.Sub(f.lastCaughtUp) <= lag:
 			want = append(want, id)
-		case !in && f != nil && f.leo >= hw && now.Sub(f.lastCaughtUp) <= lag:
+		case !in && f != nil && f.leo >= hw && now.Sub(f.lastCaughtUp) <= lag && f.lastFetch.After(p.repl.roleSince):
 			want = append(want, id) // caught up: back in
 		}
 	}
+	refusedAt := p.repl.refusedAt
 	p.repl.mu.Unlock()
+	version := s.image().Version
 	slices.Sort(want)
 	have := slices.Sorted(slices.Values(r.isr))
-	if slices.Equal(want, have) {
+	if slices.Equal(want, have) || refusedAt >= version {
 		return
 	}
 	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	np, err := s.cl.AlterPartition(actx, p.topic, p.index, r.leaderEpoch, r.partitionEpoch, want)
 	if err != nil {
+		if errors.As(err, new(*kerr.Error)) {
+			// A refusal (stale epochs, ineligible replica): our view is
+			// old; wait for the next image instead of asking again.
+			p.repl.mu.Lock()
+			p.repl.refusedAt = version
+			p.repl.mu.Unlock()
+		}
 		if !errors.Is(err, context.Canceled) {
 			s.log.Warn("changing the ISR was refused; waiting for newer metadata", "topic", p.topic, "partition", p.index, "isr", have, "want", want, "err", err)
 		}

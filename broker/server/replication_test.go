@@ -3,8 +3,11 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -386,4 +389,67 @@ func TestKgoIdempotentAcrossLeaderChange(t *testing.T) {
 		p := tc.fc.partition("k", 0)
 		return tc.sameLogs("k", 0, 1, p.Leader, 1, 2, 3)
 	})
+}
+
+func TestFollowerBelowLeaderStart(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, 2, withBrokerConfig("replica.lag.time.max.ms", "1000"), withBrokerConfig("replica.fetch.wait.max.ms", "50"))
+	tc.createTopic("s", 1, 2, nil)
+	c := tc.raw(1)
+	if code, _ := c.produce("s", 0, makeBatch(batchOpts{})); code != 0 {
+		t.Fatalf("produce: %d", code)
+	}
+	tc.stop(2)
+	waitUntil(t, "ISR shrinks to the leader", func() bool { return slices.Equal(tc.fc.partition("s", 0).ISR, []int32{1}) })
+	for range 4 {
+		if code, _ := c.produce("s", 0, makeBatch(batchOpts{})); code != 0 {
+			t.Fatalf("produce: %d", code)
+		}
+	}
+	p := tc.nodes[1].b.s.lookup("s").partitions[0]
+	if lw, err := deleteRecords(p, 4); err != nil || lw != 4 {
+		t.Fatalf("delete records: %d %v", lw, err)
+	}
+	// The follower's log end (1) is below the leader's start (4): it
+	// restarts from there and drops what it had.
+	tc.start(2)
+	waitUntil(t, "the follower catches up from the leader's start", func() bool {
+		l := tc.nodes[2].store.get(partitionDir(tc.nodes[2].dir, "s", 0))
+		return l.StartOffset() == 4 && l.EndOffset() == 5 && tc.sameLogs("s", 0, 1, 1, 2)
+	})
+	waitUntil(t, "ISR expands", func() bool { return len(tc.fc.partition("s", 0).ISR) == 2 })
+}
+
+func TestHighWatermarkCheckpoint(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, 2)
+	tc.createTopic("h", 1, 2, nil)
+	c := tc.raw(1)
+	for range 3 {
+		if code, _ := c.produce("h", 0, makeBatch(batchOpts{})); code != 0 {
+			t.Fatalf("produce: %d", code)
+		}
+	}
+	fp := tc.nodes[2].b.s.lookup("h").partitions[0]
+	waitUntil(t, "the follower learns the hw", func() bool { return fp.hw.Load() == 3 })
+	tc.stop(2)
+	b, err := os.ReadFile(filepath.Join(tc.nodes[2].dir, hwCheckpointFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cp hwCheckpoint
+	if err := json.Unmarshal(b, &cp); err != nil || cp.HW["h-0"] != 3 {
+		t.Fatalf("checkpoint %s (%v)", b, err)
+	}
+	// A restarted replica starts from min(checkpoint, log end): here the
+	// log was cut below the checkpoint (a lost tail).
+	l := tc.nodes[2].store.get(partitionDir(tc.nodes[2].dir, "h", 0))
+	if err := l.TruncateTo(2); err != nil {
+		t.Fatal(err)
+	}
+	tc.stop(1) // still the leader in the image: nobody teaches node 2 a hw
+	b2 := tc.start(2)
+	if hw := b2.s.lookup("h").partitions[0].hw.Load(); hw != 2 {
+		t.Fatalf("hw after restart %d, want 2", hw)
+	}
 }

@@ -122,7 +122,11 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		// The topic table follows the quorum's images (cluster.go).
 		s.cs.changed = make(chan struct{}, 1)
 		s.cs.isrCheck = make(chan struct{}, 1)
+		if err := s.loadHWCheckpoint(); err != nil {
+			return nil, err
+		}
 		s.syncImage()
+		s.registerClusterMetrics()
 		return s, nil
 	}
 	s.mu.Lock()
@@ -210,6 +214,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		wg.Go(func() { s.followImages(ctx) })
 		wg.Go(func() { s.replicate(ctx) })
 		wg.Go(func() { s.manageISR(ctx) })
+		wg.Go(func() { s.checkpointHWs(ctx) })
 	}
 
 	var err error
@@ -300,6 +305,11 @@ func (s *Server) Close() error {
 		parts = append(parts, t.partitions...)
 	}
 	s.mu.Unlock()
+	if s.clustered() {
+		if err := s.writeHWCheckpoint(parts); err != nil {
+			s.log.Warn("writing the high watermark checkpoint", "err", err)
+		}
+	}
 	return closePartitions(parts, false)
 }
 
