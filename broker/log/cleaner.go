@@ -145,6 +145,9 @@ type CleanStats struct {
 	BytesAfter        int64
 	RecordsRemoved    int
 	TombstonesRemoved int
+	KeysMapped        int   // distinct keys in the pass's key map
+	MapBytes          int64 // their size as counted against WithDedupeBufferBytes
+	CleanedTo         int64 // the cleaner offset after the pass
 }
 
 // Compact runs one compaction pass if the policy compacts and the dirty
@@ -191,15 +194,27 @@ func (l *Log) Compact(ctx context.Context) (CleanStats, error) {
 	if len(segs) == 0 || (!tombDue && (dirty == 0 || float64(dirty)/float64(clean+dirty) < cfg.MinCleanableDirtyRatio)) {
 		return CleanStats{}, nil
 	}
-	cleanedTo := nextBase[len(segs)-1]
-
-	latest, lastOfProducer, err := buildOffsetMap(segs)
+	// Map the dirty segments only: passes so far left every key at most
+	// once before the cleaner offset, so a key not in the map has its
+	// latest record there. The map stops at dedupeBytes; the pass then
+	// cleans only the segments before the one it stopped in (map entries
+	// from that one still point at records that stay).
+	firstDirty := len(segs)
+	for i := range segs {
+		if nextBase[i] > cleanerAt {
+			firstDirty = i
+			break
+		}
+	}
+	latest, lastOfProducer, mapped, mapBytes, err := buildOffsetMap(segs, firstDirty, l.dedupeBytes)
 	if err != nil {
 		return CleanStats{}, err
 	}
+	segs = segs[:mapped]
+	cleanedTo := nextBase[len(segs)-1]
 	tombLimit := msBefore(now, cfg.DeleteRetentionMS)
 	nextTomb := int64(-1) // earliest time a kept tombstone expires
-	var st CleanStats
+	st := CleanStats{KeysMapped: len(latest), MapBytes: mapBytes, CleanedTo: cleanedTo}
 	var changed []*segment
 	var results []scanResult
 	committed := false
@@ -334,17 +349,27 @@ func (l *Log) swapIn(changed []*segment, results []scanResult) error {
 	return nil
 }
 
-// buildOffsetMap maps each key to its latest offset, and each producer id
-// to the base offset of its last batch, over segs.
-func buildOffsetMap(segs []*segment) (map[string]int64, map[int64]int64, error) {
-	latest := map[string]int64{}
-	lastOfProducer := map[int64]int64{}
-	for _, s := range segs {
+// errMapFull stops buildOffsetMap's walk of a segment.
+var errMapFull = errors.New("key map full")
+
+// buildOffsetMap maps each key of segs[firstDirty:] to its latest offset,
+// and each producer id to the base offset of its last batch in segs. The
+// key map stops growing at the first batch that finds it at budget bytes
+// (keys plus DedupeEntryOverhead each) in a segment after the first dirty
+// one; mapped is the number of segments of segs to clean: those before
+// the one it stopped in (all of segs when it did not stop).
+func buildOffsetMap(segs []*segment, firstDirty int, budget int64) (latest map[string]int64, lastOfProducer map[int64]int64, mapped int, size int64, err error) {
+	latest = map[string]int64{}
+	lastOfProducer = map[int64]int64{}
+	for i, s := range segs {
 		err := eachBatch(s, func(h BatchHeader, b []byte) error {
+			if i > firstDirty && size >= budget {
+				return errMapFull
+			}
 			if h.ProducerID >= 0 {
 				lastOfProducer[h.ProducerID] = h.BaseOffset
 			}
-			if h.IsControl() {
+			if h.IsControl() || i < firstDirty {
 				return nil
 			}
 			recs, err := decodeRecords(b, h)
@@ -352,17 +377,24 @@ func buildOffsetMap(segs []*segment) (map[string]int64, map[int64]int64, error) 
 				return err
 			}
 			for _, r := range recs {
-				if r.Key != nil {
-					latest[string(r.Key)] = h.BaseOffset + int64(r.OffsetDelta)
+				if r.Key == nil {
+					continue
 				}
+				if _, ok := latest[string(r.Key)]; !ok {
+					size += int64(len(r.Key)) + DedupeEntryOverhead
+				}
+				latest[string(r.Key)] = h.BaseOffset + int64(r.OffsetDelta)
 			}
 			return nil
 		})
+		if errors.Is(err, errMapFull) {
+			return latest, lastOfProducer, i, size, nil
+		}
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, 0, 0, err
 		}
 	}
-	return latest, lastOfProducer, nil
+	return latest, lastOfProducer, len(segs), size, nil
 }
 
 // eachBatch calls f for every batch of a closed segment, CRC-checked.
@@ -377,7 +409,9 @@ func eachBatch(s *segment, f func(h BatchHeader, b []byte) error) error {
 			}
 			return nil
 		}
-		if err := f(h, b); err != nil {
+		if err := f(h, b); errors.Is(err, errMapFull) {
+			return err
+		} else if err != nil {
 			return &CorruptionError{Segment: s.logPath(), Offset: pos, Reason: err.Error()}
 		}
 	}
@@ -400,10 +434,13 @@ func (l *Log) cleanSegment(s *segment, latest map[string]int64, lastOfProducer m
 		kept := recs[:0:0]
 		for _, rc := range recs {
 			off := h.BaseOffset + int64(rc.OffsetDelta)
+			// A key not in the map has its latest record before the
+			// cleaner offset, and only one there: this one.
+			at, mappedKey := latest[string(rc.Key)]
 			switch {
 			case rc.Key == nil:
 				kept = append(kept, rc)
-			case latest[string(rc.Key)] != off:
+			case mappedKey && at != off:
 				removed++
 			case rc.Value == nil && recordTime(h, rc) <= tombLimit:
 				removed++

@@ -338,3 +338,66 @@ func TestTombstoneExpiresWithoutNewData(t *testing.T) {
 		t.Fatalf("expired tombstone kept (%+v)", st)
 	}
 }
+
+// TestCompactBoundedKeyMap: with a key map bound below the dirty keys,
+// each pass maps at most about the bound, the cleaner offset advances
+// pass by pass, and the passes end where one unbounded pass does.
+func TestCompactBoundedKeyMap(t *testing.T) {
+	t.Parallel()
+	const entry = 3 + DedupeEntryOverhead // keys "k00".."k59"
+	tests := []struct {
+		name       string
+		budgetKeys int
+		minPasses  int
+	}{
+		{"bound of 20 keys", 20, 3},
+		{"bound of 1 key: whole first dirty segment", 1, 3},
+		{"bound above every key", 1000, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := compactConfig()
+			appendAll := func(l *Log) {
+				for round := range 3 {
+					for i := 0; i < 60; i += 2 {
+						appendT(t, l, mkBatch(t, CodecNone, 1, rec(fmt.Sprintf("k%02d", i), fmt.Sprint(round)), rec(fmt.Sprintf("k%02d", i+1), fmt.Sprint(round))))
+					}
+				}
+				appendT(t, l, mkBatch(t, CodecNone, 1, rec("last", "x"))) // the active segment
+			}
+			ref := openT(t, vfs.NewMem(), cfg)
+			defer ref.Close()
+			appendAll(ref)
+			if _, err := ref.Compact(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			want := records(t, ref)
+
+			l := openT(t, vfs.NewMem(), cfg, WithDedupeBufferBytes(int64(tc.budgetKeys*entry)))
+			defer l.Close()
+			appendAll(l)
+			passes, prev := 0, int64(0)
+			for {
+				st, err := l.Compact(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st.CleanedTo <= prev {
+					break
+				}
+				passes++
+				prev = st.CleanedTo
+				if tc.budgetKeys > 1 && st.MapBytes > int64((tc.budgetKeys+2)*entry) {
+					t.Fatalf("pass %d mapped %d bytes (%d keys), bound %d keys", passes, st.MapBytes, st.KeysMapped, tc.budgetKeys)
+				}
+			}
+			if passes < tc.minPasses {
+				t.Fatalf("%d passes, want >= %d", passes, tc.minPasses)
+			}
+			if got := records(t, l); !equalRecs(got, want) {
+				t.Fatalf("bounded passes left %d records, one unbounded pass %d", len(got), len(want))
+			}
+		})
+	}
+}

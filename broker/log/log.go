@@ -23,6 +23,8 @@ type Log struct {
 	logger  *slog.Logger
 	metrics *Metrics
 	now     func() time.Time
+	// dedupeBytes bounds a compaction pass's key map (WithDedupeBufferBytes).
+	dedupeBytes int64
 
 	// maintMu serializes structural maintenance: retention, truncation,
 	// DeleteRecordsBefore, compaction, Close and Delete.

@@ -31,10 +31,15 @@ func TestCompactProperty(t *testing.T) {
 			t.Parallel()
 			propertyOnce(t, s)
 		})
+		// A key map bound of a few keys: passes clean in steps.
+		t.Run(fmt.Sprint(s, "/bounded-map"), func(t *testing.T) {
+			t.Parallel()
+			propertyOnce(t, s, WithDedupeBufferBytes(3*(DedupeEntryOverhead+6)))
+		})
 	}
 }
 
-func propertyOnce(t *testing.T, seed uint64) {
+func propertyOnce(t *testing.T, seed uint64, opts ...Option) {
 	rng := rand.New(rand.NewPCG(seed, 99))
 	clock := newClock()
 	cfg := compactConfig()
@@ -43,7 +48,8 @@ func propertyOnce(t *testing.T, seed uint64) {
 	cfg.DeleteRetentionMS = time.Duration(rng.IntN(3)) * time.Minute
 	cfg.MinCleanableDirtyRatio = rng.Float64() * 0.5
 	fsys := vfs.NewMem()
-	l := openT(t, fsys, cfg, WithClock(clock.Now))
+	opts = append(opts, WithClock(clock.Now))
+	l := openT(t, fsys, cfg, opts...)
 	defer func() { _ = l.Close() }()
 
 	model := map[string]*string{} // nil: deleted
@@ -74,7 +80,7 @@ func propertyOnce(t *testing.T, seed uint64) {
 			if err := l.Close(); err != nil {
 				t.Fatal(err)
 			}
-			l = openT(t, fsys, cfg, WithClock(clock.Now))
+			l = openT(t, fsys, cfg, opts...)
 		}
 	}
 	clock.Advance(time.Hour)

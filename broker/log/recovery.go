@@ -59,7 +59,7 @@ func Open(fsys vfs.FS, dir string, cfg Config, opts ...Option) (*Log, error) {
 	}
 	l := &Log{
 		fsys: fsys, dir: dir, logger: o.logger.With("log_dir", dir), metrics: o.metrics, now: o.clock,
-		cfg: cfg, maxTs: -1, maxTsOff: -1, leaderEpoch: -1, tombDeadline: -1,
+		cfg: cfg, maxTs: -1, maxTsOff: -1, leaderEpoch: -1, tombDeadline: -1, dedupeBytes: max(o.dedupeBytes, 1),
 		flushWake: make(chan struct{}, 1), stop: make(chan struct{}),
 	}
 	if err := l.recover(); err != nil {
