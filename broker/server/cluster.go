@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -56,8 +57,9 @@ const clusterMetadataDir = "__cluster_metadata"
 // clusterState is the server's cluster-mode state.
 type clusterState struct {
 	syncMu  sync.Mutex // serializes applyImage
-	applied uint64     // version of the last applied image
-	im      *cluster.Image
+	applied uint64     // version of the last applied image (syncMu)
+	// im is the last applied image: readers never wait for an apply.
+	im atomic.Pointer[cluster.Image]
 
 	// changed is signalled (buffer 1) when the followed partitions or
 	// their leaders may have changed: the fetcher manager re-plans.
@@ -78,11 +80,7 @@ type clusterState struct {
 func (s *Server) clustered() bool { return s.cl != nil }
 
 // image returns the last image applied to the topic table.
-func (s *Server) image() *cluster.Image {
-	s.cs.syncMu.Lock()
-	defer s.cs.syncMu.Unlock()
-	return s.cs.im
-}
+func (s *Server) image() *cluster.Image { return s.cs.im.Load() }
 
 // syncImage applies the quorum's current image to the topic table unless
 // it already was.
@@ -90,11 +88,13 @@ func (s *Server) syncImage() {
 	im, _ := s.cl.Image()
 	s.cs.syncMu.Lock()
 	defer s.cs.syncMu.Unlock()
-	if s.cs.im != nil && im.Version <= s.cs.applied {
+	if s.cs.im.Load() != nil && im.Version <= s.cs.applied {
 		return
 	}
+	// Published first: a topic in the table always has its image entry.
+	s.cs.im.Store(im)
 	s.applyImageLocked(im)
-	s.cs.applied, s.cs.im = im.Version, im
+	s.cs.applied = im.Version
 }
 
 // followImages applies every new image until ctx is done (owned by Run).

@@ -322,6 +322,53 @@ func TestFailoverTruncatesDivergentTail(t *testing.T) {
 		}
 	}
 	waitUntil(t, "the old leader rejoins the ISR", func() bool { return len(tc.fc.partition("fo", 0).ISR) == 3 })
+
+	// OffsetForLeaderEpoch at the new leader: epoch 0 ended at 3; the
+	// current leader epoch is checked.
+	for _, tt := range []struct {
+		current, epoch int32
+		code           int16
+		endEpoch       int32
+		end            int64
+	}{
+		{current: 1, epoch: 0, endEpoch: 0, end: 3},
+		{current: 1, epoch: 1, endEpoch: 1, end: 5},
+		{current: -1, epoch: 0, endEpoch: 0, end: 3},
+		{current: 0, epoch: 0, code: kerr.FencedLeaderEpoch.Code},
+		{current: 2, epoch: 0, code: kerr.UnknownLeaderEpoch.Code},
+	} {
+		req := kmsg.NewPtrOffsetForLeaderEpochRequest()
+		req.ReplicaID = 3
+		rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
+		rt.Topic = "fo"
+		rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+		rp.CurrentLeaderEpoch, rp.LeaderEpoch = tt.current, tt.epoch
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		got := c2.roundTrip(req, 4).(*kmsg.OffsetForLeaderEpochResponse).Topics[0].Partitions[0]
+		if got.ErrorCode != tt.code || (tt.code == 0 && (got.LeaderEpoch != tt.endEpoch || got.EndOffset != tt.end)) {
+			t.Errorf("current %d epoch %d: code %d, (%d, %d)", tt.current, tt.epoch, got.ErrorCode, got.LeaderEpoch, got.EndOffset)
+		}
+	}
+	// The old leader, now a follower, answers none of it.
+	req := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
+	rt.Topic = "fo"
+	rt.Partitions = append(rt.Partitions, kmsg.NewOffsetForLeaderEpochRequestTopicPartition())
+	req.Topics = append(req.Topics, rt)
+	if code := tc.raw(1).roundTrip(req, 4).(*kmsg.OffsetForLeaderEpochResponse).Topics[0].Partitions[0].ErrorCode; code != kerr.NotLeaderForPartition.Code {
+		t.Errorf("OffsetForLeaderEpoch on a follower: code %d", code)
+	}
+	// DescribeCluster lists the brokers of the image; producer ids come
+	// from the controller's blocks.
+	dc := c2.roundTrip(kmsg.NewPtrDescribeClusterRequest(), 0).(*kmsg.DescribeClusterResponse)
+	if dc.ClusterID != "fake-cluster" || len(dc.Brokers) != 3 || dc.ControllerID != 1 {
+		t.Errorf("describe cluster: %+v", dc)
+	}
+	ip := c2.roundTrip(kmsg.NewPtrInitProducerIDRequest(), 4).(*kmsg.InitProducerIDResponse)
+	if ip.ErrorCode != 0 || ip.ProducerID < 1000 {
+		t.Errorf("init producer id: code %d id %d", ip.ErrorCode, ip.ProducerID)
+	}
 }
 
 func TestKgoIdempotentAcrossLeaderChange(t *testing.T) {
