@@ -9,6 +9,13 @@
 // SCRAM credentials (credentials.json), and the ACLs (acls.json).
 // Consumer groups are delegated to a GroupCoordinator.
 //
+// Cluster mode (WithCluster): the topic table follows the metadata images
+// of a Cluster (the Raft quorum, broker/cluster); topic changes go to its
+// controller; each local partition is a leader or follower replica.
+// The server owns the image reconciler, one replica fetcher per leader
+// broker, the ISR loop and the high watermark checkpoint, all started by
+// Run and stopped with its ctx (cluster.go, replica.go, follower.go).
+//
 // Invariants:
 //   - Responses on a connection are written in the order of the requests,
 //     whatever order the handlers finish in; acks=0 produce gets none.
@@ -23,7 +30,12 @@
 //     Other producers and non-idempotent batches append concurrently
 //     (sharing fsyncs).
 //   - The high watermark only rises, after Append returned; reads never
-//     serve beyond it.
+//     serve beyond it. In a cluster it is the smallest log end of the
+//     in-sync replicas, only the leader serves clients, and a follower
+//     reads up to the leader's durable log end.
+//   - In a cluster a replica's log is changed only by its leader's Append
+//     (stamped with its leader epoch) or, on a follower, by AppendReplica
+//     of the leader's bytes and by truncation to the leader's epoch ends.
 //   - On a SASL listener nothing but ApiVersions, SaslHandshake and
 //     SaslAuthenticate is answered before authentication succeeds; any other
 //     request closes the connection. No password or password-equivalent is
@@ -32,7 +44,8 @@
 //     answered *_AUTHORIZATION_FAILED and never reach a handler: nothing is
 //     written, created or deleted for them.
 //
-// Lock order (outer to inner): Server.mu -> partition.life -> a producer's
-// lock -> partition.appendMu -> partition.mu. No lock is held while waiting on the
+// Lock order (outer to inner): cs.syncMu -> Server.mu -> partition.life ->
+// a producer's lock -> partition.appendMu -> partition.repl.mu ->
+// partition.mu. No lock is held while waiting on the
 // network. See DESIGN.md for the file map.
 package server
