@@ -1,11 +1,14 @@
 package mysql
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
 	"log/slog"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -130,6 +133,21 @@ func (c Config) String() string {
 		d.Pipeline, d.DSN, d.Tables, d.Snapshot, d.TopicPrefix, d.Flavor, d.ServerID)
 }
 
+// DSN parameters Sluice reads itself (removed before the driver sees them;
+// the driver would send unknown ones as session variables). They follow
+// the `ca_file`/`cert_file`/`key_file` names of the Redis and Elasticsearch
+// sinks; `tls` keeps the driver's values (true, skip-verify, preferred,
+// false). A `ca_file` without `tls` means `tls=true`.
+const (
+	dsnCAFile   = "ca_file"
+	dsnCertFile = "cert_file"
+	dsnKeyFile  = "key_file"
+)
+
+// parseDSN parses dsn and, when it asks for TLS, builds the tls.Config
+// every connection of the source uses (the snapshot pool and the binlog
+// stream alike). Files are read here, so a missing or bad CA file is a
+// config error naming the file.
 func parseDSN(dsn string) (*gosql.Config, error) {
 	if dsn == "" {
 		return nil, errors.New("required")
@@ -141,6 +159,47 @@ func parseDSN(dsn string) (*gosql.Config, error) {
 	if cfg.Net != "tcp" {
 		return nil, fmt.Errorf("want user:pass@tcp(host:port)/db, got network %q", cfg.Net)
 	}
+	caFile, certFile, keyFile := cfg.Params[dsnCAFile], cfg.Params[dsnCertFile], cfg.Params[dsnKeyFile]
+	delete(cfg.Params, dsnCAFile)
+	delete(cfg.Params, dsnCertFile)
+	delete(cfg.Params, dsnKeyFile)
+	if caFile == "" && certFile == "" && keyFile == "" {
+		return cfg, nil
+	}
+	if cfg.TLS == nil && cfg.TLSConfig == "" {
+		cfg.TLSConfig = "true"
+		cfg.TLS = &tls.Config{}
+	}
+	if cfg.TLS == nil {
+		return nil, fmt.Errorf("%s/%s/%s need TLS, but tls=%s", dsnCAFile, dsnCertFile, dsnKeyFile, cfg.TLSConfig)
+	}
+	t := cfg.TLS.Clone()
+	t.MinVersion = tls.VersionTLS12
+	if t.ServerName == "" && !t.InsecureSkipVerify {
+		t.ServerName = hostOf(cfg.Addr)
+	}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", dsnCAFile, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s: %s holds no PEM certificate", dsnCAFile, caFile)
+		}
+		t.RootCAs = pool
+	}
+	if (certFile == "") != (keyFile == "") {
+		return nil, fmt.Errorf("%s and %s go together", dsnCertFile, dsnKeyFile)
+	}
+	if certFile != "" {
+		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s/%s: %w", dsnCertFile, dsnKeyFile, err)
+		}
+		t.Certificates = []tls.Certificate{pair}
+	}
+	cfg.TLS = t
 	return cfg, nil
 }
 

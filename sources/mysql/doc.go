@@ -6,7 +6,9 @@
 // Ownership. A Source owns, from Open until Close: a database/sql pool
 // (prerequisite checks, schema reads, snapshot connections), one binlog
 // connection (owned by the run goroutine) and the run goroutine itself
-// (DESIGN.md). Close cancels and waits for it.
+// (DESIGN.md). Close cancels and waits for it. Both kinds of connection
+// use the one TLS config built from the DSN (`tls`, `ca_file`,
+// `cert_file`, `key_file`; DESIGN.md "TLS").
 //
 // Invariants.
 //   - Positions are emitted only at transaction boundaries (XID, COMMIT, or

@@ -18,6 +18,9 @@ var (
 	ErrNoKey = errors.New("mysql: table has no primary key")
 	// ErrNoTable is returned for a configured table that does not exist.
 	ErrNoTable = errors.New("mysql: table not found")
+	// ErrTLS wraps a TLS failure (untrusted certificate, wrong host name,
+	// no TLS on the server) of the snapshot or binlog connection.
+	ErrTLS = errors.New("mysql: TLS")
 	// ErrClosed is returned by Read after Close.
 	ErrClosed = errors.New("mysql: source closed")
 )

@@ -2,6 +2,8 @@ package mysql
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -135,10 +137,11 @@ func (s *Source) Open(ctx context.Context, from connectors.Position) (err error)
 	if err != nil {
 		return err
 	}
-	db, err := sql.Open("mysql", s.dsn.FormatDSN())
+	conn, err := gosql.NewConnector(s.dsn) // keeps s.dsn.TLS: no global TLS registry
 	if err != nil {
 		return fmt.Errorf("connecting: %w", err)
 	}
+	db := sql.OpenDB(conn)
 	db.SetMaxIdleConns(s.cfg.SnapshotWorkers + 2)
 	defer func() {
 		if err != nil {
@@ -146,6 +149,10 @@ func (s *Source) Open(ctx context.Context, from connectors.Position) (err error)
 		}
 	}()
 	flavor, err := detectFlavor(ctx, db, s.cfg.Flavor)
+	if err != nil {
+		return tlsError(err)
+	}
+	binlogTLS, err := s.binlogTLS(ctx, db)
 	if err != nil {
 		return err
 	}
@@ -181,7 +188,7 @@ func (s *Source) Open(ctx context.Context, from connectors.Position) (err error)
 	s.mu.Lock()
 	s.db = db
 	s.mu.Unlock()
-	r := &runner{s: s, db: db, flavor: flavor, current: current}
+	r := &runner{s: s, db: db, flavor: flavor, current: current, tls: binlogTLS}
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.mu.Lock()
 	s.cancel = cancel
@@ -197,7 +204,7 @@ func (s *Source) Open(ctx context.Context, from connectors.Position) (err error)
 		}
 		s.q.fail(err)
 	}()
-	s.log.Info("mysql source opened", "flavor", flavor, "tables", s.cfg.Tables, "resume", pos != nil)
+	s.log.Info("mysql source opened", "flavor", flavor, "tables", s.cfg.Tables, "resume", pos != nil, "tls", binlogTLS != nil)
 	return nil
 }
 
@@ -382,4 +389,49 @@ func (q *queue) take(ctx context.Context, max int) (connectors.Batch, error) {
 		break
 	}
 	return b, nil
+}
+
+// binlogTLS is the TLS config of the binlog connection: the DSN's, so the
+// replication stream is encrypted exactly when the snapshot connections
+// are. With tls=preferred it follows what the pool's session negotiated
+// (go-mysql's client has no plaintext fallback of its own).
+func (s *Source) binlogTLS(ctx context.Context, db *sql.DB) (*tls.Config, error) {
+	if s.dsn.TLS == nil {
+		return nil, nil
+	}
+	if s.dsn.AllowFallbackToPlaintext {
+		var name, cipher string
+		if err := db.QueryRowContext(ctx, "SHOW SESSION STATUS LIKE 'Ssl_cipher'").Scan(&name, &cipher); err != nil {
+			return nil, fmt.Errorf("reading the session's TLS state: %w", err)
+		}
+		if cipher == "" {
+			s.log.Warn("tls=preferred: the server offers no TLS; the binlog stream is plaintext too")
+			return nil, nil
+		}
+	}
+	return s.dsn.TLS.Clone(), nil
+}
+
+// tlsError names a TLS handshake failure as such (the driver's message
+// alone reads like any connection error).
+func tlsError(err error) error {
+	var unknown x509.UnknownAuthorityError
+	var verify *tls.CertificateVerificationError
+	var host x509.HostnameError
+	var inval x509.CertificateInvalidError
+	var rec tls.RecordHeaderError
+	switch {
+	case errors.As(err, &unknown), errors.As(err, &verify):
+		return fmt.Errorf("%w: the server's certificate is not trusted (check ca_file): %v", ErrTLS, err)
+	case errors.As(err, &host):
+		return fmt.Errorf("%w: the server's certificate does not name the DSN's host: %v", ErrTLS, err)
+	case errors.As(err, &inval):
+		return fmt.Errorf("%w: the server's certificate is invalid: %v", ErrTLS, err)
+	case errors.As(err, &rec):
+		return fmt.Errorf("%w: the server did not answer TLS: %v", ErrTLS, err)
+	case strings.Contains(err.Error(), "TLS requested but server does not support TLS"),
+		strings.Contains(err.Error(), "server does not support TLS"):
+		return fmt.Errorf("%w: TLS requested but the server does not support it: %v", ErrTLS, err)
+	}
+	return err
 }

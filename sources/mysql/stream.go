@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ type runner struct {
 	flavor   string
 	serverID uint32
 	current  map[string]*tableSchema // schemas as the server has them now
+	tls      *tls.Config             // of the binlog connection; nil: plaintext (as the DSN)
 }
 
 // run plans from pos and runs until ctx ends or an error.
@@ -107,7 +109,8 @@ func (r *runner) stream(ctx context.Context, pos *position) error {
 		Charset: "utf8mb4", ParseTime: false, TimestampStringLocation: time.UTC, UseDecimal: false,
 		HeartbeatPeriod: s.cfg.HeartbeatPeriod, ReadTimeout: 3 * s.cfg.HeartbeatPeriod,
 		DisableRetrySync: true, MaxReconnectAttempts: 1,
-		Logger: slog.New(debugHandler{s.log.Handler()}),
+		TLSConfig: r.tls,
+		Logger:    slog.New(debugHandler{s.log.Handler()}),
 		RowsEventDecodeFunc: func(e *replication.RowsEvent, data []byte) (err error) {
 			defer func() {
 				if p := recover(); p != nil {
@@ -142,7 +145,7 @@ func (r *runner) stream(ctx context.Context, pos *position) error {
 	}
 	if err != nil {
 		s.m.connErrors.Inc()
-		return fmt.Errorf("starting binlog stream: %w", err)
+		return fmt.Errorf("starting binlog stream: %w", tlsError(err))
 	}
 	s.log.Info("streaming binlog", "gtid", pos.GTID, "file", pos.File, "binlog_pos", pos.Pos)
 	return r.loop(ctx, streamer, st)
