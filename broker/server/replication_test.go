@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -27,6 +28,7 @@ type node struct {
 	store *memStore
 	dir   string
 	opts  []brokerOpt
+	reg   *prometheus.Registry // a fresh one per start
 	b     *testBroker
 }
 
@@ -62,7 +64,8 @@ func (tc *testCluster) start(id int32) *testBroker {
 		t.Fatal(err)
 	}
 	tc.fc.register(t, id, ln.Addr().String())
-	s, err := New(cfg, withLogOpener(n.store.open), WithCluster(tc.fc))
+	n.reg = prometheus.NewRegistry()
+	s, err := New(cfg, withLogOpener(n.store.open), WithCluster(tc.fc), WithRegisterer(n.reg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,6 +272,10 @@ func TestISRShrinkAndExpand(t *testing.T) {
 	}
 	tc.stop(2)
 	waitUntil(t, "ISR shrinks to the leader", func() bool { return slices.Equal(tc.fc.partition("i", 0).ISR, []int32{1}) })
+	waitUntil(t, "the leader sees its new ISR", func() bool { return gauge(t, tc.nodes[1].reg, "sluice_server_under_replicated_partitions") == 1 })
+	if v := gauge(t, tc.nodes[1].reg, "sluice_server_isr_shrinks_total"); v != 1 {
+		t.Fatalf("isr shrinks %v", v)
+	}
 	if code, _ := c.produce("i", 0, makeBatch(batchOpts{})); code != kerr.NotEnoughReplicas.Code {
 		t.Fatalf("acks=all below min.insync.replicas: code %d", code)
 	}
@@ -277,6 +284,10 @@ func TestISRShrinkAndExpand(t *testing.T) {
 	}
 	tc.start(2)
 	waitUntil(t, "ISR expands", func() bool { return len(tc.fc.partition("i", 0).ISR) == 2 })
+	waitUntil(t, "the leader sees its new ISR", func() bool { return gauge(t, tc.nodes[1].reg, "sluice_server_under_replicated_partitions") == 0 })
+	if v := gauge(t, tc.nodes[1].reg, "sluice_server_isr_expands_total"); v != 1 {
+		t.Fatalf("isr expands %v", v)
+	}
 	if code, _ := c.produce("i", 0, makeBatch(batchOpts{})); code != 0 {
 		t.Fatalf("acks=all after re-expansion: %d", code)
 	}
@@ -499,4 +510,20 @@ func TestHighWatermarkCheckpoint(t *testing.T) {
 	if hw := b2.s.lookup("h").partitions[0].hw.Load(); hw != 2 {
 		t.Fatalf("hw after restart %d, want 2", hw)
 	}
+}
+
+// gauge is the value of an unlabelled counter or gauge, -1 if absent.
+func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			m := mf.GetMetric()[0]
+			return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return -1
 }
