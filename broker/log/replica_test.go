@@ -526,3 +526,65 @@ func TestEpochsEncoding(t *testing.T) {
 		})
 	}
 }
+
+// TestReplicaConcurrentReaders: a follower appends while readers fetch and
+// query epochs (run with -race); every read returns whole batches that
+// match what was appended, and the durable end never passes the end.
+func TestReplicaConcurrentReaders(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.SegmentBytes = 2000
+	l := openT(t, vfs.NewMem(), cfg)
+	defer l.Close()
+	const n = 200
+	want := make([][]byte, n)
+	for i := range want {
+		want[i] = leaderBatch(t, int64(2*i), int32(i/40), 1) // a gap after each batch
+	}
+	done := make(chan struct{})
+	errs := make(chan error, 4)
+	for range 3 {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				d := l.DurableEndOffset() // first: both only grow
+				end := l.EndOffset()
+				if d > end {
+					errs <- fmt.Errorf("durable end %d past end %d", d, end)
+					return
+				}
+				if end == 0 {
+					continue
+				}
+				off := (end - 1) / 2 * 2
+				b, err := l.Read(off, 500)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if h, err := checkBatch(b); err != nil || !bytes.Equal(b[:h.Size()], want[h.BaseOffset/2]) {
+					errs <- fmt.Errorf("Read(%d): %v", off, err)
+					return
+				}
+				l.EndOffsetForEpoch(l.LatestEpoch())
+			}
+		}()
+	}
+	for _, b := range want {
+		replicaT(t, l, b)
+	}
+	close(done)
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if e, o := l.EndOffsetForEpoch(4); e != 4 || o != 2*n-1 {
+		t.Fatalf("EndOffsetForEpoch(4) = (%d, %d)", e, o)
+	}
+}
