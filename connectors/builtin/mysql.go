@@ -1,21 +1,26 @@
 package builtin
 
 import (
-	"errors"
-
 	"github.com/sluicehq/sluice/connectors"
+	"github.com/sluicehq/sluice/outbox/router"
 	"github.com/sluicehq/sluice/sources/mysql"
 )
 
 func mysqlSource(p *connectors.PipelineConfig, o Options) (func() (connectors.Source, error), error) {
 	s := p.Source
-	if s.Outbox != nil {
-		return nil, errors.New("outbox: not supported by this build's mysql source")
-	}
 	cfg := mysql.Config{
 		Pipeline: p.Name, DSN: s.DSN.Value(), Tables: s.Tables, Snapshot: s.Snapshot,
 		TopicPrefix: s.TopicPrefix, Flavor: s.Flavor, ServerID: s.ServerID,
 		Partitions: s.Partitions, ReplicationFactor: s.ReplicationFactor,
+	}
+	if s.Outbox != nil {
+		// One router for the pipeline, shared by every (re)opened source:
+		// it is immutable. The same option shape as the Postgres source.
+		rt, err := router.New(router.FromPipeline(s.Outbox, s.Partitions, s.ReplicationFactor))
+		if err != nil {
+			return nil, err
+		}
+		cfg.Outbox = rt
 	}
 	if _, err := mysql.New(cfg); err != nil { // check the config at start
 		return nil, err

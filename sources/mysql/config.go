@@ -10,11 +10,14 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	gosql "github.com/go-sql-driver/mysql"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicehq/sluice/outbox/router"
 )
 
 // Snapshot modes (CONTRACTS.md source.snapshot).
@@ -55,6 +58,17 @@ type Config struct {
 	// MaxBatch bounds the records one Read returns (default 4096);
 	// QueueSize bounds the segments read ahead (default 256).
 	MaxBatch, QueueSize int
+
+	// Outbox, when set, routes the rows inserted into its table
+	// (database.table) as events through the shared, immutable router
+	// (CONTRACTS.md "Outbox"); the table gets no changelog topic and no
+	// snapshot. Logical decoding messages (a router without a table) are
+	// Postgres-only.
+	Outbox *router.Router
+	// OutboxCleanup deletes routed outbox rows once the broker acknowledged
+	// their events (Ack), OutboxCleanBatch ids per DELETE (default 1000).
+	OutboxCleanup    bool
+	OutboxCleanBatch int
 }
 
 var pipelineName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
@@ -99,8 +113,20 @@ func (c *Config) Validate() error {
 	if _, err := parseDSN(c.DSN); err != nil {
 		bad("dsn: %v", err)
 	}
-	if len(c.Tables) == 0 {
-		bad("tables: required")
+	if len(c.Tables) == 0 && c.Outbox == nil {
+		bad("tables: required (or an outbox)")
+	}
+	if c.Outbox != nil {
+		switch ot := c.Outbox.Table(); {
+		case ot == "":
+			bad("outbox: prefix (logical decoding messages) is Postgres-only; set outbox.table")
+		case strings.Count(ot, ".") != 1:
+			bad("outbox.table: %q: want database.table", ot)
+		case slices.Contains(c.Tables, ot):
+			bad("outbox.table: %q is also in tables; the outbox table gets no changelog topic", ot)
+		}
+	} else if c.OutboxCleanup {
+		bad("outbox_cleanup: needs an outbox")
 	}
 	for i, t := range c.Tables {
 		if db, name := splitTable(t); db == "" || name == "" {

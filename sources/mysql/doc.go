@@ -24,6 +24,11 @@
 //   - Binlog decoding never panics out of the package: a panic becomes an
 //     ErrDecode carrying the binlog file and position.
 //
+//   - Outbox (Config.Outbox): inserts into the outbox table become event
+//     records through the shared outbox/router.Router, in their
+//     transaction's segment; with OutboxCleanup their rows are deleted only
+//     by Ack, i.e. after the broker acknowledged them (DESIGN.md "Outbox").
+//
 // Position format (version 1): one version byte, then JSON (position.go).
 //
 //	+------+-------------------------------------------------------------+

@@ -8,12 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
 	gosql "github.com/go-sql-driver/mysql"
 
 	"github.com/sluicehq/sluice/connectors"
+	"github.com/sluicehq/sluice/outbox/router"
 	"github.com/sluicehq/sluice/sources/cdc"
 )
 
@@ -50,12 +53,13 @@ type Source struct {
 	q    *queue
 	prog cdc.Tracker
 
-	mu     sync.Mutex
-	db     *sql.DB
-	opened bool
-	closed bool
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	cleaner *router.Cleaner // set by Open with OutboxCleanup; Ack uses it
+	db      *sql.DB
+	opened  bool
+	closed  bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 }
 
 // New validates cfg (after applying defaults) and returns an unopened Source.
@@ -88,7 +92,12 @@ func New(cfg Config, opts ...Option) (*Source, error) {
 
 // TopicSpec declares changelog topics compacted with the configured
 // partitions.
+// With an outbox, every other topic is an event topic: the router's spec
+// (not compacted).
 func (s *Source) TopicSpec(topic string) connectors.TopicSpec {
+	if rt := s.cfg.Outbox; rt != nil && !slices.Contains(s.Topics(), topic) {
+		return rt.TopicSpec(topic)
+	}
 	return connectors.TopicSpec{Name: topic, Partitions: s.cfg.Partitions, ReplicationFactor: s.cfg.ReplicationFactor,
 		Configs: map[string]string{"cleanup.policy": "compact"}}
 }
@@ -173,6 +182,31 @@ func (s *Source) Open(ctx context.Context, from connectors.Position) (err error)
 		}
 		current[name] = sc
 	}
+	if rt := s.cfg.Outbox; rt != nil {
+		// The outbox table's columns travel with the position like a
+		// captured table's (DDL on it is followed); only its inserts route.
+		d, t := splitTable(rt.Table())
+		sc, err := loadSchema(ctx, db, d, t, flavor == FlavorMariaDB)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("outbox table: %w", err))
+		} else {
+			current[rt.Table()] = sc
+		}
+		if s.cfg.OutboxCleanup {
+			c, err := router.NewCleaner(router.CleanerConfig{Table: rt.Table(), IDColumn: rt.Config().Columns.ID,
+				Dialect: router.MySQL, BatchSize: s.cfg.OutboxCleanBatch,
+				Exec: func(ctx context.Context, q string, args ...any) error {
+					_, err := db.ExecContext(ctx, q, args...)
+					return err
+				}})
+			if err != nil {
+				errs = append(errs, err)
+			}
+			s.mu.Lock()
+			s.cleaner = c
+			s.mu.Unlock()
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -221,8 +255,9 @@ func (s *Source) Read(ctx context.Context) (connectors.Batch, error) {
 
 // Ack records that everything up to upTo is durable downstream. A binlog
 // reader holds nothing upstream to release: the runtime stores upTo in
-// __sluice_offsets, and Open resumes from it. Ack only tracks it (metrics).
-func (s *Source) Ack(_ context.Context, upTo connectors.Position) error {
+// __sluice_offsets, and Open resumes from it. Ack tracks it (metrics) and,
+// with OutboxCleanup, deletes the outbox rows routed up to it.
+func (s *Source) Ack(ctx context.Context, upTo connectors.Position) error {
 	pos, err := decodePosition(upTo)
 	if err != nil || pos == nil {
 		return err
@@ -231,7 +266,26 @@ func (s *Source) Ack(_ context.Context, upTo connectors.Position) error {
 	// emitted at a transaction boundary and the runtime acknowledged as
 	// durable; nothing here moves past it.
 	s.m.checkpoint.Set(float64(pos.Pos))
+	s.mu.Lock()
+	c := s.cleaner
+	s.mu.Unlock()
+	if c != nil {
+		// Everything up to upTo is durable: the outbox rows routed up to
+		// there may go. A failed DELETE only delays the cleanup (the ids
+		// stay pending); it never fails the pipeline.
+		if err := c.Ack(ctx, binlogSeq(pos.File, pos.Pos)); err != nil {
+			s.log.Warn("outbox cleanup failed; retried at the next ack", "err", err, "pending", c.Pending())
+		}
+	}
 	return nil
+}
+
+// binlogSeq orders binlog coordinates as one number (file index, offset),
+// for the outbox cleaner: the index is the file name's numeric extension.
+func binlogSeq(file string, pos uint32) uint64 {
+	i := strings.LastIndexByte(file, '.')
+	n, _ := strconv.ParseUint(file[i+1:], 10, 32)
+	return n<<32 | uint64(pos)
 }
 
 // Close stops the run goroutine, closes the connections and waits. ctx is

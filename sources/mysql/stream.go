@@ -97,6 +97,7 @@ type streamState struct {
 	schemas map[string]*tableSchema
 	tables  map[string]*table
 	wire    wirePosition // schemas cached encoded
+	routed  []string     // outbox ids routed in the open transaction (cleanup)
 }
 
 // stream reads the binlog from pos and pushes one segment per transaction
@@ -174,6 +175,11 @@ func (r *runner) loop(ctx context.Context, streamer *replication.BinlogStreamer,
 		if len(recs) == 0 && time.Since(lastPush) < time.Second {
 			return nil
 		}
+		if len(st.routed) > 0 {
+			// Before the push: Ack can only follow it.
+			s.cleaner.Add(binlogSeq(st.wire.File, st.wire.Pos), st.routed...)
+			st.routed = st.routed[:0]
+		}
 		seg := segment{recs: recs, pos: st.wire.encode()}
 		recs, lastPush = nil, time.Now()
 		return s.q.push(ctx, seg)
@@ -247,9 +253,13 @@ func (r *runner) loop(ctx context.Context, streamer *replication.BinlogStreamer,
 
 // rows turns one rows event of a captured table into records.
 func (r *runner) rows(enc *encoder, st *streamState, h *replication.EventHeader, e *replication.RowsEvent, recs []connectors.Record, gtid string, thread int64) (out []connectors.Record, err error) {
-	t := st.tables[string(e.Table.Schema)+"."+string(e.Table.Table)]
+	name := string(e.Table.Schema) + "." + string(e.Table.Table)
+	t := st.tables[name]
 	if t == nil {
 		return recs, nil
+	}
+	if rt := r.s.cfg.Outbox; rt != nil && name == rt.Table() {
+		return r.route(st, h, e, t, recs)
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -303,6 +313,44 @@ func (r *runner) rows(enc *encoder, st *streamState, h *replication.EventHeader,
 		}
 		if recs, err = enc.encode(recs, t, op, before, after, &si); err != nil {
 			return recs, fmt.Errorf("%w: %s at %s:%d: %v", ErrDecode, t.s.fullName(), st.file, h.LogPos, err)
+		}
+	}
+	return recs, nil
+}
+
+// route turns the rows inserted into the outbox table into event records
+// (updates and deletes are ignored: an outbox is insert-only, and a row
+// deleted in its own transaction still routes from its insert). The
+// routed ids wait in st.routed for the transaction's commit.
+func (r *runner) route(st *streamState, h *replication.EventHeader, e *replication.RowsEvent, t *table, recs []connectors.Record) (out []connectors.Record, err error) {
+	switch h.EventType {
+	case replication.WRITE_ROWS_EVENTv0, replication.WRITE_ROWS_EVENTv1, replication.WRITE_ROWS_EVENTv2:
+	default:
+		return recs, nil
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: outbox %s at %s:%d: panic: %v", ErrDecode, t.s.fullName(), st.file, h.LogPos, p)
+		}
+	}()
+	cols := t.s.Cols
+	ts := time.Unix(int64(h.Timestamp), 0)
+	for _, raw := range e.Rows {
+		if len(raw) != len(cols) {
+			return recs, fmt.Errorf("%w: outbox %s at %s:%d: row has %d columns, schema %d", ErrDecode, t.s.fullName(), st.file, h.LogPos, len(raw), len(cols))
+		}
+		row := make(connectors.Row, len(cols))
+		for i := range cols {
+			row[i] = connectors.Column{Name: cols[i].Name, Value: binlogValue(&cols[i], raw[i])}
+		}
+		rec, err := r.s.cfg.Outbox.RouteRow(row) // owns fresh slices
+		if err != nil {
+			return recs, fmt.Errorf("outbox table %s at %s:%d: %w", t.s.fullName(), st.file, h.LogPos, err)
+		}
+		rec.Timestamp = ts
+		recs = append(recs, rec)
+		if r.s.cfg.OutboxCleanup {
+			st.routed = append(st.routed, string(rec.Headers[0].Value)) // "id" comes first
 		}
 	}
 	return recs, nil
