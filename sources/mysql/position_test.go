@@ -2,8 +2,12 @@ package mysql
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
+	"strings"
 	"testing"
+
+	"github.com/go-mysql-org/go-mysql/replication"
 )
 
 func TestGTIDSetParsingAndOrder(t *testing.T) {
@@ -123,4 +127,89 @@ func FuzzDecodePosition(f *testing.F) {
 			t.Fatalf("round trip changed %+v to %+v", p, q)
 		}
 	})
+}
+
+// TestMySQLGTIDSets: MySQL 8 `uuid:interval` sets parse to a canonical
+// form (uuids sorted and lower-cased, intervals sorted and merged), and the
+// stream's update path (GTID event → GTIDNext → Update) advances them,
+// filling gaps and adding new server uuids.
+func TestMySQLGTIDSets(t *testing.T) {
+	t.Parallel()
+	const (
+		u1 = "3e11fa47-71ca-11e1-9e33-c80aa9429562"
+		u2 = "8a94f357-aab4-11df-86ab-c80aa9429562"
+	)
+	parse := []struct{ in, want string }{
+		{u1 + ":1-5", u1 + ":1-5"},
+		{u1 + ":1-5:7-9", u1 + ":1-5:7-9"},
+		{u1 + ":7-9:1-5", u1 + ":1-5:7-9"},                       // intervals sorted
+		{u1 + ":1-5:6-9", u1 + ":1-9"},                           // adjacent intervals merge
+		{u1 + ":1-5:3-8", u1 + ":1-8"},                           // overlapping merge
+		{u2 + ":1-3," + u1 + ":1-5", u1 + ":1-5," + u2 + ":1-3"}, // uuids sorted
+		{strings.ToUpper(u1) + ":4", u1 + ":4"},                  // lower-cased
+		{u1 + ":1-5, " + u2 + ":2", u1 + ":1-5," + u2 + ":2"},    // SHOW output's spaces
+		{u1 + ":1-3," + u1 + ":4-6", u1 + ":1-6"},                // one uuid twice
+	}
+	for _, tc := range parse {
+		set, err := parseGTIDSet(FlavorMySQL, tc.in)
+		if err != nil {
+			t.Errorf("%q: %v", tc.in, err)
+			continue
+		}
+		if got := set.String(); got != tc.want {
+			t.Errorf("%q: got %s, want %s", tc.in, got, tc.want)
+		}
+		again, err := parseGTIDSet(FlavorMySQL, set.String())
+		if err != nil || !again.Equal(set) {
+			t.Errorf("%q: the formatted set does not parse back equal: %v", tc.in, err)
+		}
+	}
+
+	// The stream's path: each transaction's GTID event updates the set; the
+	// position after it is the set's String.
+	set, err := parseGTIDSet(FlavorMySQL, u1+":1-5:8,"+u2+":1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := func(u string) []byte {
+		b, err := hex.DecodeString(strings.ReplaceAll(u, "-", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	steps := []struct {
+		uuid string
+		gno  int64
+		want string
+	}{
+		{u1, 6, u1 + ":1-6:8," + u2 + ":1"},
+		{u1, 7, u1 + ":1-8," + u2 + ":1"}, // the gap fills: one interval
+		{u2, 2, u1 + ":1-8," + u2 + ":1-2"},
+		{"00000000-0000-0000-0000-000000000001", 1, "00000000-0000-0000-0000-000000000001:1," + u1 + ":1-8," + u2 + ":1-2"},
+		{u1, 8, "00000000-0000-0000-0000-000000000001:1," + u1 + ":1-8," + u2 + ":1-2"}, // already in: no change
+	}
+	prev := set.String()
+	for i, st := range steps {
+		next, err := (&replication.GTIDEvent{SID: sid(st.uuid), GNO: st.gno}).GTIDNext()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := set.Update(next.String()); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		got := set.String()
+		if got != st.want {
+			t.Fatalf("step %d (%s:%d): got %s, want %s", i, st.uuid, st.gno, got, st.want)
+		}
+		if after, err := gtidAfter(FlavorMySQL, got, prev); err != nil || (after != (got != prev)) {
+			t.Fatalf("step %d: gtidAfter(%s, %s) = %v, %v", i, got, prev, after, err)
+		}
+		prev = got
+	}
+	// A resumed stream starts from the formatted set.
+	p, err := decodePosition((&wirePosition{Flavor: FlavorMySQL, GTID: prev, File: "binlog.000003", Pos: 4}).encode())
+	if err != nil || p.GTID != prev {
+		t.Fatalf("position round trip: %+v, %v", p, err)
+	}
 }
