@@ -60,6 +60,10 @@ type clusterState struct {
 	applied uint64     // version of the last applied image (syncMu)
 	// im is the last applied image: readers never wait for an apply.
 	im atomic.Pointer[cluster.Image]
+	// serving: the last image shows this broker registered by this
+	// process and unfenced. Until then it leads nothing (an image replayed
+	// after a restart may still name it leader at an old epoch).
+	serving atomic.Bool
 
 	// changed is signalled (buffer 1) when the followed partitions or
 	// their leaders may have changed: the fetcher manager re-plans.
@@ -93,8 +97,22 @@ func (s *Server) syncImage() {
 	}
 	// Published first: a topic in the table always has its image entry.
 	s.cs.im.Store(im)
+	s.cs.serving.Store(s.servingIn(im))
 	s.applyImageLocked(im)
 	s.cs.applied = im.Version
+}
+
+// servingChecker is implemented by *cluster.Node (Serving); a Cluster
+// without it is trusted when the image shows this broker unfenced.
+type servingChecker interface {
+	Serving(im *cluster.Image) bool
+}
+
+func (s *Server) servingIn(im *cluster.Image) bool {
+	if sc, ok := s.cl.(servingChecker); ok {
+		return sc.Serving(im)
+	}
+	return im.Alive(s.cfg.NodeID)
 }
 
 // followImages applies every new image until ctx is done (owned by Run).
@@ -290,6 +308,9 @@ func (s *Server) createTopicCluster(spec cluster.TopicSpec, validateOnly bool) (
 	if err := s.viaController("creating topic "+spec.Name, func(ctx context.Context) (uint64, error) {
 		return s.cl.CreateTopic(ctx, spec, false)
 	}); err != nil {
+		if errors.Is(err, kerr.TopicAlreadyExists) {
+			s.awaitTopic(spec.Name) // auto-create raced another broker's: let the caller see it
+		}
 		return nil, err
 	}
 	t := s.lookup(spec.Name)
@@ -448,4 +469,17 @@ func (s *Server) allocateProducerIDCluster() (int64, error) {
 	id := s.producers.next
 	s.producers.next++
 	return id, nil
+}
+
+// awaitTopic waits (briefly) until the applied image has a topic the
+// controller already committed, so a caller that lost a creation race
+// finds it locally.
+func (s *Server) awaitTopic(name string) {
+	deadline := time.Now().Add(5 * time.Second)
+	for s.lookup(name) == nil && time.Now().Before(deadline) {
+		s.syncImage()
+		if s.lookup(name) == nil {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 }

@@ -61,6 +61,9 @@ func (s *Server) leaderRole(p *partition) (*role, error) {
 		}
 		return nil, fmt.Errorf("%w: %s-%d is led by %d", kerr.NotLeaderForPartition, p.topic, p.index, leader)
 	}
+	if !s.cs.serving.Load() {
+		return nil, fmt.Errorf("%w: this broker is not (yet) in service", kerr.NotLeaderForPartition)
+	}
 	return r, nil
 }
 
@@ -214,6 +217,9 @@ func (s *Server) manageISR(ctx context.Context) {
 			return
 		case <-tick.C:
 		case <-s.cs.isrCheck:
+		}
+		if !s.cs.serving.Load() {
+			continue
 		}
 		for _, p := range s.ledPartitions() {
 			s.reviewISR(ctx, p, lag)

@@ -212,6 +212,19 @@ func TestNotLeaderOnFollower(t *testing.T) {
 	if code := c.roundTrip(lo, 7).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0].ErrorCode; code != kerr.NotLeaderForPartition.Code {
 		t.Fatalf("list offsets on follower: code %d", code)
 	}
+	// A broker the image shows fenced leads nothing, even where the image
+	// still names it (a replayed image after a restart).
+	tc.fc.edit(func(im *cluster.Image) {
+		b := im.Brokers[1]
+		b.Fenced = true
+		im.Brokers[1] = b
+	})
+	waitUntil(t, "node 1 applies the image", func() bool { return !tc.nodes[1].b.s.cs.serving.Load() })
+	if code, _ := tc.raw(1).produce("f", 0, makeBatch(batchOpts{})); code != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("produce on a fenced leader: code %d", code)
+	}
+	tc.fc.register(t, 1, tc.nodes[1].b.addr)
+	waitUntil(t, "node 1 applies the image", func() bool { return tc.nodes[1].b.s.cs.serving.Load() })
 	// Metadata from any node names the leader, replicas and ISR.
 	md := c.roundTrip(kmsg.NewPtrMetadataRequest(), 12).(*kmsg.MetadataResponse)
 	if len(md.Brokers) != 2 || md.ClusterID == nil || *md.ClusterID != "fake-cluster" {
