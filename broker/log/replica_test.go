@@ -464,7 +464,9 @@ func TestTruncateFollower(t *testing.T) {
 					want = append(want, all[i]...)
 				}
 			}
-			for _, l := range []*Log{l, openT(t, fsys.CrashClone(), cfg)} {
+			l2 := openT(t, fsys.CrashClone(), cfg)
+			defer l2.Close()
+			for _, l := range []*Log{l, l2} {
 				if l.EndOffset() != tc.wantEnd || !bytes.Equal(cat(readAll(t, l, 0)...), want) {
 					t.Fatalf("end %d (want %d), %d bytes (want %d)", l.EndOffset(), tc.wantEnd, l.Size(), len(want))
 				}
@@ -586,5 +588,52 @@ func TestReplicaConcurrentReaders(t *testing.T) {
 	}
 	if e, o := l.EndOffsetForEpoch(4); e != 4 || o != 2*n-1 {
 		t.Fatalf("EndOffsetForEpoch(4) = (%d, %d)", e, o)
+	}
+}
+
+func TestTruncateFullyAndStartAt(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		at   int64
+	}{
+		{"above the end (a follower behind the leader's start)", 1000},
+		{"inside the log", 7},
+		{"below the start", 2},
+		{"at the end", 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fsys := vfs.NewCrash(4)
+			cfg := testConfig()
+			cfg.SegmentBytes = 400
+			l := openT(t, fsys, cfg)
+			defer l.Close()
+			for base := int64(0); base < 20; base += 2 {
+				replicaT(t, l, leaderBatch(t, base, int32(base/10), 2))
+			}
+			if err := l.DeleteRecordsBefore(4); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.TruncateFullyAndStartAt(tc.at); err != nil {
+				t.Fatal(err)
+			}
+			l2 := openT(t, fsys.CrashClone(), cfg)
+			defer l2.Close()
+			for _, l := range []*Log{l, l2} {
+				if l.StartOffset() != tc.at || l.EndOffset() != tc.at || l.Size() != 0 || l.LatestEpoch() != -1 || l.DurableEndOffset() != tc.at {
+					t.Fatalf("start %d end %d size %d epoch %d durable %d", l.StartOffset(), l.EndOffset(), l.Size(), l.LatestEpoch(), l.DurableEndOffset())
+				}
+			}
+			b := leaderBatch(t, tc.at, 5, 2)
+			replicaT(t, l, b)
+			if got := cat(readAll(t, l, tc.at)...); !bytes.Equal(got, b) {
+				t.Fatal("append after the restart reads back wrong")
+			}
+			if e, o := l.EndOffsetForEpoch(5); e != 5 || o != tc.at+2 {
+				t.Fatalf("EndOffsetForEpoch(5) = (%d, %d)", e, o)
+			}
+		})
 	}
 }

@@ -259,3 +259,31 @@ func (l *Log) ApplyRetention() (int, error) {
 	}
 	return total, nil
 }
+
+// TruncateFullyAndStartAt empties the log and restarts it at offset
+// (Kafka's truncateFullyAndStartAt: a follower whose log ends below the
+// leader's log start, after OFFSET_OUT_OF_RANGE). The log start and end
+// become offset, the leader epoch cache is cleared, and the change is
+// durable before it returns. A crash midway leaves either the empty log
+// at offset or the old log's segments with the log start at offset or
+// at the first segment's base, whichever is higher (the new start is
+// persisted first).
+func (l *Log) TruncateFullyAndStartAt(offset int64) error {
+	l.maintMu.Lock()
+	defer l.maintMu.Unlock()
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if l.failed != nil {
+		return fmt.Errorf("%w: %v", ErrFailed, l.failed)
+	}
+	if offset < 0 {
+		return fmt.Errorf("%w: restarting at %d", ErrOffsetOutOfRange, offset)
+	}
+	l.logger.Info("log truncated fully", "offset", offset, "end_offset", l.active().next)
+	return l.truncateFullyLocked(offset)
+}
