@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/broker/cluster"
+	"github.com/sluicehq/sluice/broker/kafkaproto"
 )
 
 // node is one in-process cluster member: its log store and data dir
@@ -38,11 +39,17 @@ type testCluster struct {
 	t     *testing.T
 	fc    *fakeCluster
 	nodes map[int32]*node
+	disk  bool // broker/log in the data dirs instead of memStores
 }
 
 func newTestCluster(t *testing.T, n int, opts ...brokerOpt) *testCluster {
 	t.Helper()
-	tc := &testCluster{t: t, fc: newFakeCluster(), nodes: map[int32]*node{}}
+	return newTestClusterOf(t, n, false, opts...)
+}
+
+func newTestClusterOf(t *testing.T, n int, disk bool, opts ...brokerOpt) *testCluster {
+	t.Helper()
+	tc := &testCluster{t: t, fc: newFakeCluster(), nodes: map[int32]*node{}, disk: disk}
 	for id := int32(1); id <= int32(n); id++ {
 		tc.nodes[id] = &node{id: id, store: newMemStore(), dir: t.TempDir(), opts: opts}
 		tc.start(id)
@@ -65,7 +72,11 @@ func (tc *testCluster) start(id int32) *testBroker {
 	}
 	tc.fc.register(t, id, ln.Addr().String())
 	n.reg = prometheus.NewRegistry()
-	s, err := New(cfg, withLogOpener(n.store.open), WithCluster(tc.fc), WithRegisterer(n.reg))
+	sopts := []Option{WithCluster(tc.fc), WithRegisterer(n.reg)}
+	if !tc.disk {
+		sopts = append(sopts, withLogOpener(n.store.open))
+	}
+	s, err := New(cfg, sopts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,6 +127,9 @@ func (tc *testCluster) createTopic(name string, partitions int32, rf int16, conf
 // batches is a copy of a node's partition log.
 func (tc *testCluster) batches(id int32, topic string, p int32) []memBatch {
 	n := tc.nodes[id]
+	if tc.disk {
+		return readAll(tc.t, n.b.s, topic, p)
+	}
 	l := n.store.get(partitionDir(n.dir, topic, p))
 	if l == nil {
 		return nil
@@ -309,7 +323,16 @@ func TestISRShrinkAndExpand(t *testing.T) {
 
 func TestFailoverTruncatesDivergentTail(t *testing.T) {
 	t.Parallel()
-	tc := newTestCluster(t, 3)
+	for _, disk := range []bool{false, true} {
+		t.Run(fmt.Sprintf("disk=%v", disk), func(t *testing.T) {
+			t.Parallel()
+			testFailover(t, disk)
+		})
+	}
+}
+
+func testFailover(t *testing.T, disk bool) {
+	tc := newTestClusterOf(t, 3, disk)
 	tc.createTopic("fo", 1, 3, nil)
 	c := tc.raw(1)
 	for range 3 {
@@ -397,7 +420,16 @@ func TestFailoverTruncatesDivergentTail(t *testing.T) {
 
 func TestKgoIdempotentAcrossLeaderChange(t *testing.T) {
 	t.Parallel()
-	tc := newTestCluster(t, 3)
+	for _, disk := range []bool{false, true} {
+		t.Run(fmt.Sprintf("disk=%v", disk), func(t *testing.T) {
+			t.Parallel()
+			testKgoAcrossLeaderChange(t, disk)
+		})
+	}
+}
+
+func testKgoAcrossLeaderChange(t *testing.T, disk bool) {
+	tc := newTestClusterOf(t, 3, disk)
 	tc.createTopic("k", 1, 3, nil)
 	ctx := testCtx(t)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(tc.addrs()...), kgo.DefaultProduceTopic("k"),
@@ -539,4 +571,31 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 		}
 	}
 	return -1
+}
+
+// readAll reads a running node's partition log through partitionLog.
+func readAll(t *testing.T, s *Server, topic string, index int32) []memBatch {
+	t.Helper()
+	tp := s.lookup(topic)
+	if tp == nil {
+		return nil
+	}
+	p := s.partitionOf(tp, index)
+	if p == nil {
+		return nil
+	}
+	var out []memBatch
+	for off := p.log.StartOffset(); off < p.log.EndOffset(); {
+		b, err := p.log.Read(off, 1<<20)
+		if err != nil || len(b) == 0 {
+			return out // truncated or closed under us: the caller polls again
+		}
+		_ = kafkaproto.SplitBatches(b, func(h kafkaproto.BatchHeader, raw []byte) bool {
+			last := h.BaseOffset + int64(h.LastOffsetDelta)
+			out = append(out, memBatch{base: h.BaseOffset, last: last, b: slices.Clone(raw)})
+			off = last + 1
+			return true
+		})
+	}
+	return out
 }
