@@ -45,15 +45,21 @@ type Config struct {
 
 // Broker is one running broker. Build it with New, serve with Run.
 type Broker struct {
-	srv   *server.Server
-	coord *group.Coordinator
-	ln    net.Listener
-	log   *slog.Logger
+	srv *server.Server
+	// coord runs the group coordinator: a single node's, or a cluster
+	// member's that follows the leader of __consumer_offsets-0.
+	coord interface {
+		Run(ctx context.Context) error
+	}
+	node *cluster.Node // nil on a single node
+	ln   net.Listener
+	log  *slog.Logger
 }
 
 // New prepares a broker: it checks and creates the data directory, opens
-// the logs and binds the listener. Errors name the path or address at fault.
-// The caller must call Run or Close.
+// the logs and binds the listener (and, for a cluster member, the
+// controller listener). Errors name the path or address at fault. The
+// caller must call Run or Close.
 func New(cfg Config) (*Broker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -64,33 +70,20 @@ func New(cfg Config) (*Broker, error) {
 	if err := checkDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
+	var voters []cluster.Voter
 	if cfg.ControllerListen != "" || cfg.ControllerQuorum != "" {
-		if _, err := clusterVoters(cfg); err != nil {
+		v, err := clusterVoters(cfg)
+		if err != nil {
 			return nil, err
 		}
-		return nil, errors.New("broker: cluster membership is not available in this build yet")
+		voters = v
 	}
 	gcfg, err := group.ConfigFromKafka(cfg.Configs)
 	if err != nil {
 		return nil, fmt.Errorf("broker config: %w", err)
 	}
-
-	// The coordinator stores offsets through the server and the server
-	// routes group requests to the coordinator: the proxy breaks the cycle.
-	proxy := &coordinatorProxy{}
-	srv, err := server.New(server.Config{
-		NodeID: cfg.NodeID, DataDir: cfg.DataDir, AdvertisedAddr: cfg.AdvertisedListener,
-		Configs: cfg.Configs, Logger: cfg.Logger, TLS: cfg.TLS, SASLMechanisms: cfg.SASLMechanisms,
-	}, server.WithGroupCoordinator(proxy), server.WithRegisterer(cfg.Registerer),
-		server.WithGroupContext(func(ctx context.Context, clientID, host string) context.Context {
-			return group.WithClient(ctx, clientID, "/"+host)
-		}))
-	if err != nil {
-		return nil, fmt.Errorf("opening broker data dir %s: %w", cfg.DataDir, err)
-	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		_ = srv.Close()
 		return nil, fmt.Errorf("listening on %s: %w", cfg.Listen, err)
 	}
 	adv := cfg.AdvertisedListener
@@ -98,35 +91,98 @@ func New(cfg Config) (*Broker, error) {
 		adv = ln.Addr().String()
 	}
 	host, portStr, _ := net.SplitHostPort(adv)
+	host = server.AdvertisableHost(host)
 	port, _ := strconv.Atoi(portStr)
+
+	var node *cluster.Node
+	srvOpts := []server.Option{server.WithRegisterer(cfg.Registerer),
+		server.WithGroupContext(func(ctx context.Context, clientID, host string) context.Context {
+			return group.WithClient(ctx, clientID, "/"+host)
+		})}
+	if voters != nil {
+		node, err = cluster.New(cluster.Config{
+			NodeID: cfg.NodeID, ControllerListen: cfg.ControllerListen, Quorum: voters,
+			Dir:        filepath.Join(cfg.DataDir, clusterDirName),
+			BrokerHost: host, BrokerPort: int32(port), Configs: cfg.Configs,
+			Logger: cfg.Logger.With("component", "cluster"), Registerer: cfg.Registerer,
+		})
+		if err != nil {
+			_ = ln.Close()
+			return nil, err
+		}
+		srvOpts = append(srvOpts, server.WithCluster(node))
+	}
+
+	// The coordinator stores offsets through the server and the server
+	// routes group requests to the coordinator: the proxy breaks the cycle.
+	proxy := &coordinatorProxy{}
+	srvOpts = append(srvOpts, server.WithGroupCoordinator(proxy))
+	srv, err := server.New(server.Config{
+		NodeID: cfg.NodeID, DataDir: cfg.DataDir, AdvertisedAddr: cfg.AdvertisedListener,
+		Configs: cfg.Configs, Logger: cfg.Logger, TLS: cfg.TLS, SASLMechanisms: cfg.SASLMechanisms,
+	}, srvOpts...)
+	if err != nil {
+		_ = ln.Close()
+		if node != nil {
+			_ = node.Close()
+		}
+		return nil, fmt.Errorf("opening broker data dir %s: %w", cfg.DataDir, err)
+	}
 	opts := []group.Option{
 		group.WithTopics(srv), group.WithConfig(gcfg), group.WithLogger(cfg.Logger.With("component", "group")),
-		group.WithNode(group.Node{ID: cfg.NodeID, Host: host, Port: int32(port)}),
 	}
-	if cfg.Registerer != nil {
-		opts = append(opts, group.WithRegisterer(cfg.Registerer))
+	b := &Broker{srv: srv, node: node, ln: ln, log: cfg.Logger}
+	if node != nil {
+		cg := newClusterGroups(node, cfg.NodeID, srv, cfg.Logger.With("component", "group"), cfg.Registerer, opts...)
+		proxy.set(cg)
+		b.coord = cg
+	} else {
+		if cfg.Registerer != nil {
+			opts = append(opts, group.WithRegisterer(cfg.Registerer))
+		}
+		opts = append(opts, group.WithNode(group.Node{ID: cfg.NodeID, Host: host, Port: int32(port)}))
+		c := group.New(group.NewTopicStore(srv), opts...)
+		proxy.set(c)
+		b.coord = c
 	}
-	proxy.set(group.New(group.NewTopicStore(srv), opts...))
-	return &Broker{srv: srv, coord: proxy.c, ln: ln, log: cfg.Logger}, nil
+	return b, nil
 }
+
+// clusterDirName is the metadata quorum's directory inside the data dir.
+const clusterDirName = "__cluster_metadata"
 
 // Addr is the address the broker accepts connections on.
 func (b *Broker) Addr() string { return b.ln.Addr().String() }
 
 // Run serves until ctx is done, then shuts down gracefully and returns nil,
-// or returns the error that stopped it. Run may be called once.
+// or returns the error that stopped it. Run may be called once. A cluster
+// member stops its quorum member last: the controlled shutdown moves its
+// leaderships while the server still answers.
 func (b *Broker) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	var coordErr error
+	var coordErr, nodeErr error
+	nodeCtx, stopNode := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopNode()
+	if b.node != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nodeErr = b.node.Run(nodeCtx)
+		}()
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		coordErr = b.coord.Run(ctx)
 	}()
 	err := b.srv.Run(ctx, b.ln)
+	stopNode()
 	wg.Wait()
 	if coordErr != nil && !errors.Is(coordErr, context.Canceled) {
 		err = errors.Join(err, fmt.Errorf("group coordinator: %w", coordErr))
+	}
+	if nodeErr != nil && !errors.Is(nodeErr, context.Canceled) {
+		err = errors.Join(err, fmt.Errorf("cluster: %w", nodeErr))
 	}
 	return err
 }
@@ -134,7 +190,11 @@ func (b *Broker) Run(ctx context.Context) error {
 // Close releases a broker that was never Run.
 func (b *Broker) Close() error {
 	_ = b.ln.Close()
-	return b.srv.Close()
+	err := b.srv.Close()
+	if b.node != nil {
+		err = errors.Join(err, b.node.Close())
+	}
+	return err
 }
 
 // checkDataDir creates dir when missing and proves it writable, so that a
@@ -158,13 +218,19 @@ func checkDataDir(dir string) error {
 	return os.Remove(probe)
 }
 
+// groupHandler serves the group APIs: a group.Coordinator, or a cluster
+// member's clusterGroups.
+type groupHandler interface {
+	Handle(ctx context.Context, req kmsg.Request) (kmsg.Response, error)
+}
+
 // coordinatorProxy lets the server hold the coordinator before it exists.
 type coordinatorProxy struct {
 	mu sync.RWMutex
-	c  *group.Coordinator
+	c  groupHandler
 }
 
-func (p *coordinatorProxy) set(c *group.Coordinator) {
+func (p *coordinatorProxy) set(c groupHandler) {
 	p.mu.Lock()
 	p.c = c
 	p.mu.Unlock()

@@ -2,9 +2,13 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -38,10 +42,36 @@ type clusterGroups struct {
 	cur *group.Coordinator // nil: not leading
 }
 
-func newClusterGroups(meta images, self int32, store group.TopicLog, log *slog.Logger, opts ...group.Option) *clusterGroups {
-	return &clusterGroups{
-		meta: meta, self: self, store: store, opts: opts, log: log,
-		retired: group.NewRetired(opts...),
+func newClusterGroups(meta images, self int32, store group.TopicLog, log *slog.Logger, reg prometheus.Registerer, opts ...group.Option) *clusterGroups {
+	g := &clusterGroups{meta: meta, self: self, store: store, log: log, retired: group.NewRetired(opts...)}
+	g.opts = opts
+	if reg != nil {
+		// Each leadership gets a fresh coordinator whose metrics replace
+		// the previous one's.
+		g.opts = append(slices.Clone(opts), group.WithRegisterer(replacingRegisterer{reg}))
+	}
+	return g
+}
+
+// replacingRegisterer registers collectors, replacing one already
+// registered under the same descriptors.
+type replacingRegisterer struct{ prometheus.Registerer }
+
+func (r replacingRegisterer) Register(c prometheus.Collector) error {
+	err := r.Registerer.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		r.Registerer.Unregister(are.ExistingCollector)
+		return r.Registerer.Register(c)
+	}
+	return err
+}
+
+func (r replacingRegisterer) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			panic(err)
+		}
 	}
 }
 

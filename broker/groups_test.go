@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -131,7 +132,7 @@ func TestClusterGroupsFollowTheOffsetsLeader(t *testing.T) {
 	t.Parallel()
 	meta := newFakeImages()
 	store := &memTopicLog{meta: meta, self: 1}
-	g := newClusterGroups(meta, 1, store, slog.New(slog.DiscardHandler))
+	g := newClusterGroups(meta, 1, store, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()

@@ -31,6 +31,10 @@ func (s *Server) handleUnchecked(ctx context.Context, rc *reqContext, req kmsg.R
 	case *kmsg.ListOffsetsRequest:
 		return s.handleListOffsets(r), nil
 	case *kmsg.FindCoordinatorRequest:
+		if s.clustered() && r.CoordinatorType == 0 {
+			// The group coordinator knows which broker leads its partition.
+			return s.handleGroup(s.groupContext(ctx, rc), req)
+		}
 		return s.handleFindCoordinator(r), nil
 	case *kmsg.CreateTopicsRequest:
 		return s.handleCreateTopics(r), nil
