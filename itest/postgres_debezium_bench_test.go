@@ -27,6 +27,7 @@ var (
 	pgdbzRounds  = flag.Int("pgdbz.rounds", 5, "paired streaming rounds of BenchmarkPostgresVsDebezium (order alternates)")
 	pgdbzRate    = flag.Int("pgdbz.rate", 5000, "rows/s of the paced writer in the latency phase")
 	pgdbzLatency = flag.Duration("pgdbz.latency", 10*time.Second, "how long the paced writer of the latency phase runs")
+	pgdbzDbzConf = flag.String("pgdbz.dbzconf", "", "extra Debezium connector properties, comma-separated key=value (default: Debezium's defaults)")
 )
 
 // pgdbzSide is one system under test: a database of its own on the shared
@@ -129,7 +130,8 @@ pipelines:
 	start := exec.CommandContext(ctx, "../scripts/debezium/debezium", "start", dzDir)
 	start.Env = append(os.Environ(), "DBZ_BOOTSTRAP="+kafka, "DBZ_PG_HOST="+u.Hostname(), "DBZ_PG_PORT="+u.Port(),
 		"DBZ_PG_USER="+u.User.Username(), "DBZ_PG_PASSWORD="+pw, "DBZ_PG_DB="+u.Path[1:], "DBZ_TABLE=public.items",
-		"DBZ_SLOT=dbz_bench", "DBZ_PUBLICATION=dbz_bench", "DBZ_TOPIC_PREFIX="+strings.TrimSuffix(dz.topic, ".public.items"))
+		"DBZ_SLOT=dbz_bench", "DBZ_PUBLICATION=dbz_bench", "DBZ_TOPIC_PREFIX="+strings.TrimSuffix(dz.topic, ".public.items"),
+		"DBZ_CONNECTOR_EXTRA="+strings.ReplaceAll(*pgdbzDbzConf, ",", "\n"))
 	t0 := time.Now()
 	if out, err := start.CombinedOutput(); err != nil {
 		b.Fatalf("starting Debezium: %v\n%s", err, out)
@@ -156,9 +158,10 @@ pipelines:
 		return n == 1
 	})
 
-	// Warm-up: both sides stream 20,000 rows first (JIT, topic creation).
+	// Warm-up: both sides stream one round first (the JVM's JIT, topic
+	// creation, the broker's first segments).
 	for _, side := range []*pgdbzSide{sl, dz} {
-		if _, err := side.round(ctx, b, runOut, 20_000); err != nil {
+		if _, err := side.round(ctx, b, runOut, *pgdbzRows); err != nil {
 			b.Fatal(err)
 		}
 	}
