@@ -176,6 +176,11 @@ func (s *Server) produceTo(ctx context.Context, p *partition, cfg TopicConfig, a
 	if err := s.waitReplicated(ctx, p, epoch, res.LastOffset+1); err != nil {
 		return appendResult{}, err
 	}
+	// The ISR may have shrunk while we waited: the batch is committed but
+	// on fewer replicas than asked (Kafka's answer; the producer retries).
+	if r := p.role.Load(); r != nil && int32(len(r.isr)) < cfg.MinInsyncReplicas {
+		return appendResult{}, fmt.Errorf("%w: in-sync replicas %v, min.insync.replicas %d", kerr.NotEnoughReplicasAfterAppend, r.isr, cfg.MinInsyncReplicas)
+	}
 	return res, nil
 }
 

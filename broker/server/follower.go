@@ -132,6 +132,19 @@ type followed struct {
 func (s *Server) fetchFrom(ctx context.Context, cl *kgo.Client, leader int32) {
 	wait := int32(s.cfg.brokerInt("replica.fetch.wait.max.ms"))
 	maxBytes := int32(s.cfg.brokerInt("replica.fetch.max.bytes"))
+	// The first failure after a success is a warning, repeats are debug.
+	failing := false
+	report := func(what string, err error) {
+		if ctx.Err() != nil {
+			return
+		}
+		if failing {
+			s.log.Debug(what, "leader", leader, "err", err)
+			return
+		}
+		failing = true
+		s.log.Warn(what+" failed; retrying", "leader", leader, "err", err)
+	}
 	for ctx.Err() == nil {
 		var fetch, truncate []followed
 		for _, p := range s.localPartitions() {
@@ -154,18 +167,29 @@ func (s *Server) fetchFrom(ctx context.Context, cl *kgo.Client, leader int32) {
 		}
 		if len(truncate) > 0 {
 			if err := s.truncateFollowers(ctx, cl, leader, truncate); err != nil {
-				if ctx.Err() == nil {
-					s.log.Debug("truncating follower replicas", "leader", leader, "err", err)
-				}
-				sleepCtx(ctx, replicaFetchBackoff)
+				report("truncating follower replicas", err)
 			}
-			continue
+			// Those truncated now join this round's fetch; the others
+			// (the leader refused, e.g. it has not applied the image yet)
+			// are asked again next round, after a backoff or a fetch.
+			for _, f := range truncate {
+				f.p.repl.mu.Lock()
+				done := f.p.repl.truncatedFor == f.epoch
+				f.p.repl.mu.Unlock()
+				if done {
+					fetch = append(fetch, f)
+				}
+			}
+			if len(fetch) == 0 {
+				sleepCtx(ctx, replicaFetchBackoff)
+				continue
+			}
 		}
 		if err := s.fetchOnce(ctx, cl, leader, fetch, wait, maxBytes); err != nil {
-			if ctx.Err() == nil {
-				s.log.Debug("replica fetch", "leader", leader, "err", err)
-			}
+			report("replica fetch", err)
 			sleepCtx(ctx, replicaFetchBackoff)
+		} else {
+			failing = false
 		}
 	}
 }

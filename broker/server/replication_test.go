@@ -599,3 +599,40 @@ func readAll(t *testing.T, s *Server, topic string, index int32) []memBatch {
 	}
 	return out
 }
+
+func TestNotEnoughReplicasAfterAppend(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, 2)
+	tc.createTopic("a", 1, 2, map[string]string{"min.insync.replicas": "2"})
+	c := tc.raw(1)
+	if code, _ := c.produce("a", 0, makeBatch(batchOpts{})); code != 0 {
+		t.Fatalf("produce: %d", code)
+	}
+	tc.stop(2)
+	p := tc.nodes[1].b.s.lookup("a").partitions[0]
+	shrunk := make(chan struct{})
+	go func() {
+		defer close(shrunk)
+		// Once the batch is appended and waits, the controller takes the
+		// follower out of the ISR (as after the lag time): the batch
+		// commits, on fewer replicas than asked.
+		for deadline := time.Now().Add(20 * time.Second); p.leo.Load() < 2 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		tc.fc.edit(func(im *cluster.Image) {
+			cp := &im.Topics["a"].Partitions[0]
+			cp.ISR = []int32{1}
+			cp.PartitionEpoch++
+		})
+	}()
+	req := produceReq("a", 0, -1, makeBatch(batchOpts{}))
+	req.TimeoutMillis = 20000
+	code := c.roundTrip(req, 9).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode
+	<-shrunk
+	if code != kerr.NotEnoughReplicasAfterAppend.Code {
+		t.Fatalf("code %d, want NOT_ENOUGH_REPLICAS_AFTER_APPEND", code)
+	}
+	if hw := p.hw.Load(); hw != 2 {
+		t.Fatalf("hw %d", hw)
+	}
+}
