@@ -28,6 +28,12 @@ const (
 	SnapshotInitialOnly = "initial_only" // snapshot, then stop producing
 )
 
+// Truncate handling (as the Postgres source's).
+const (
+	TruncateEvent = "event" // an op "t" record per truncated captured table (default)
+	TruncateSkip  = "skip"  // ignore TRUNCATE
+)
+
 // Flavors.
 const (
 	FlavorMySQL   = "mysql"
@@ -43,7 +49,9 @@ type Config struct {
 	// TopicPrefix prefixes topics: <prefix>.<database>.<table>; default Pipeline.
 	TopicPrefix string
 	Flavor      string // mysql | mariadb; detected when empty
-	ServerID    uint32 // replica server id; derived from Pipeline when 0
+	// Truncate: event (default) | skip.
+	Truncate string
+	ServerID uint32 // replica server id; derived from Pipeline when 0
 	// Partitions and ReplicationFactor of declared topics; <= 0: pipeline default.
 	Partitions        int32
 	ReplicationFactor int16
@@ -80,6 +88,9 @@ func (c *Config) Defaults() {
 	}
 	if c.TopicPrefix == "" {
 		c.TopicPrefix = c.Pipeline
+	}
+	if c.Truncate == "" {
+		c.Truncate = TruncateEvent
 	}
 	if c.ServerID == 0 {
 		h := fnv.New32a()
@@ -137,6 +148,9 @@ func (c *Config) Validate() error {
 	case SnapshotInitial, SnapshotNever, SnapshotWhenNeeded, SnapshotInitialOnly:
 	default:
 		bad("snapshot: %q: want initial, never, when_needed or initial_only", c.Snapshot)
+	}
+	if c.Truncate != TruncateEvent && c.Truncate != TruncateSkip {
+		bad("truncate: %q: want event or skip", c.Truncate)
 	}
 	switch c.Flavor {
 	case "", FlavorMySQL, FlavorMariaDB:

@@ -20,10 +20,11 @@
 //     skips.
 //   - The Position carries the column schemas of the captured tables as of
 //     that point in the binlog, so a restart after an ALTER decodes the
-//     older events still ahead with the columns they were written with.
+//     older events still ahead with the columns they were written with; with
+//     binlog_row_metadata=FULL each row event's table map names its columns,
+//     so rows between several DDLs decode exactly (DESIGN.md).
 //   - Binlog decoding never panics out of the package: a panic becomes an
 //     ErrDecode carrying the binlog file and position.
-//
 //   - Outbox (Config.Outbox): inserts into the outbox table become event
 //     records through the shared outbox/router.Router, in their
 //     transaction's segment; with OutboxCleanup their rows are deleted only

@@ -68,14 +68,17 @@ func (e *encoder) keyOf(t *table, vals []any) ([]byte, error) {
 }
 
 // encode appends the record(s) of one change to recs: a delete is followed
-// by its tombstone.
+// by its tombstone; a truncate (op t) has key {} and no images.
 func (e *encoder) encode(recs []connectors.Record, t *table, op connectors.Op, before, after []any, si *srcInfo) ([]connectors.Record, error) {
 	keyVals := after
 	if op == connectors.OpDelete {
 		keyVals = before
 	}
-	key, err := e.keyOf(t, keyVals)
-	if err != nil {
+	var key []byte
+	var err error
+	if op == connectors.OpTruncate { // no row: key {}, both images null
+		key = []byte("{}")
+	} else if key, err = e.keyOf(t, keyVals); err != nil {
 		return recs, err
 	}
 	now := time.Now()

@@ -124,6 +124,22 @@ func (r *runner) snapshot(ctx context.Context, start *position, fresh bool) (*po
 	}
 	// The last snapshot record says "last"; its position ends the snapshot.
 	seg := segment{pos: wire.encode()}
+	if held == nil || len(held.recs) == 0 {
+		// A resumed snapshot can have nothing left to read (the last chunk
+		// was full, or every table was done but the end not acknowledged):
+		// re-read the last row of the last non-empty table, under the same
+		// snapshot, to carry "last" (a duplicate read event, harmless).
+		rec, err := r.lastRecord(ctx, conns[0], base)
+		if err != nil {
+			return nil, err
+		}
+		if rec != nil {
+			if held == nil {
+				held = &segment{}
+			}
+			held.recs = append(held.recs, *rec)
+		}
+	}
 	if held != nil {
 		seg.recs = held.recs
 		if n := len(seg.recs); n > 0 {
@@ -141,6 +157,60 @@ func (r *runner) snapshot(ctx context.Context, start *position, fresh bool) (*po
 	end.Snap = nil
 	s.log.Info("snapshot finished", "rows", s.prog.Snapshot().RowsDone)
 	return &end, nil
+}
+
+// lastRecord reads the row with the highest key of the last non-empty
+// configured table through conn's snapshot transaction; nil when every
+// table is empty.
+func (r *runner) lastRecord(ctx context.Context, conn *sql.Conn, si srcInfo) (*connectors.Record, error) {
+	enc := newEncoder(r.s.cfg.TopicPrefix)
+	for i := len(r.s.cfg.Tables) - 1; i >= 0; i-- {
+		name := r.s.cfg.Tables[i]
+		sc := r.current[name]
+		cols := make([]string, len(sc.Cols))
+		for i, c := range sc.Cols {
+			cols[i] = quoteIdent(c.Name)
+		}
+		keys := make([]string, len(sc.Key))
+		for i, k := range sc.Key {
+			keys[i] = quoteIdent(sc.Cols[k].Name) + " DESC"
+		}
+		q := "SELECT " + strings.Join(cols, ",") + " FROM " + quoteIdent(sc.DB) + "." + quoteIdent(sc.Name) +
+			" ORDER BY " + strings.Join(keys, ",") + " LIMIT 1"
+		raw := make([]sql.RawBytes, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range raw {
+			ptrs[i] = &raw[i]
+		}
+		rows, err := conn.QueryContext(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("snapshot of %s: %w", name, err)
+		}
+		if !rows.Next() {
+			err := rows.Err()
+			rows.Close()
+			if err != nil {
+				return nil, fmt.Errorf("snapshot of %s: %w", name, err)
+			}
+			continue
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("snapshot of %s: %w", name, err)
+		}
+		vals := make([]any, len(cols))
+		for i := range sc.Cols {
+			vals[i] = textValue(&sc.Cols[i], raw[i])
+		}
+		si.tsMs = time.Now().UnixMilli()
+		recs, err := enc.encode(nil, newTable(r.s.cfg.TopicPrefix, sc), connectors.OpRead, nil, vals, &si)
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("snapshot of %s: %w", name, err)
+		}
+		return &recs[0], nil
+	}
+	return nil, nil
 }
 
 func drain(c <-chan chunk) {

@@ -171,6 +171,10 @@ func (s *Source) Open(ctx context.Context, from connectors.Position) (err error)
 	if err := checkPrerequisites(ctx, db, s.cfg.Snapshot != SnapshotInitialOnly); err != nil {
 		return err
 	}
+	var meta sql.NullString // absent before MariaDB 10.5 / MySQL 8.0.1
+	if err := db.QueryRowContext(ctx, "SELECT @@binlog_row_metadata").Scan(&meta); err == nil && !strings.EqualFold(meta.String, "FULL") {
+		s.log.Info("binlog_row_metadata is not FULL: rows written between two DDLs the source has not yet read decode with the later schema or fail; set it to FULL for exact schema history", "binlog_row_metadata", meta.String)
+	}
 	current := map[string]*tableSchema{}
 	var errs []error
 	for _, name := range s.cfg.Tables {

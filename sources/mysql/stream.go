@@ -98,6 +98,77 @@ type streamState struct {
 	tables  map[string]*table
 	wire    wirePosition // schemas cached encoded
 	routed  []string     // outbox ids routed in the open transaction (cleanup)
+	// known is every column seen per table (positions, DDL reloads), by
+	// name: what schemaAt builds a schema of an older row from.
+	known map[string]map[string]column
+}
+
+// learn records the columns of sc in st.known.
+func (st *streamState) learn(name string, sc *tableSchema) {
+	if st.known == nil {
+		st.known = map[string]map[string]column{}
+	}
+	m := st.known[name]
+	if m == nil {
+		m = map[string]column{}
+		st.known[name] = m
+	}
+	for _, c := range sc.Cols {
+		m[c.Name] = c
+	}
+}
+
+func sameColumns(sc *tableSchema, names []string) bool {
+	if len(sc.Cols) != len(names) {
+		return false
+	}
+	for i := range names {
+		if sc.Cols[i].Name != names[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// schemaAt makes the table's schema the one the table map describes (its
+// column names, in order; binlog_row_metadata=FULL), with each column's
+// type from the columns seen so far, so rows written before a later DDL
+// decode with their own columns. A column never seen (added and dropped
+// while the source was away) maps as text (kOther). The new schema goes
+// into the next Position.
+func (r *runner) schemaAt(st *streamState, name string, tm *replication.TableMapEvent, names []string) (*table, error) {
+	old := st.schemas[name]
+	sc := &tableSchema{DB: old.DB, Name: old.Name, Cols: make([]column, len(names))}
+	idx := map[string]int{}
+	for i, n := range names {
+		c, ok := st.known[name][n]
+		if !ok {
+			c = column{Name: n, Kind: kOther}
+			r.s.log.Warn("column unknown to the schema history is captured as text", "table", name, "column", n)
+		}
+		sc.Cols[i] = c
+		idx[n] = i
+	}
+	for _, k := range tm.PrimaryKey {
+		if int(k) < len(names) {
+			sc.Key = append(sc.Key, int(k))
+		}
+	}
+	if len(sc.Key) == 0 { // no key metadata: the key columns by name
+		for _, k := range old.Key {
+			i, ok := idx[old.Cols[k].Name]
+			if !ok {
+				return nil, fmt.Errorf("key column %q is not in the row's columns %v", old.Cols[k].Name, names)
+			}
+			sc.Key = append(sc.Key, i)
+		}
+	}
+	st.schemas[name] = sc
+	t := newTable(r.s.cfg.TopicPrefix, sc)
+	st.tables[name] = t
+	st.wire.Schemas = encodeSchemas(st.schemas)
+	r.s.log.Info("table schema taken from the binlog's table map", "table", name, "columns", len(names))
+	return t, nil
 }
 
 // stream reads the binlog from pos and pushes one segment per transaction
@@ -131,6 +202,10 @@ func (r *runner) stream(ctx context.Context, pos *position) error {
 	st := &streamState{file: pos.File, schemas: maps.Clone(pos.Schemas), tables: map[string]*table{}}
 	for name, sc := range st.schemas {
 		st.tables[name] = newTable(s.cfg.TopicPrefix, sc)
+		if cur := r.current[name]; cur != nil {
+			st.learn(name, cur)
+		}
+		st.learn(name, sc) // the position's columns win over today's
 	}
 	st.wire = wirePosition{Flavor: r.flavor, File: pos.File, Pos: pos.Pos, Schemas: encodeSchemas(st.schemas)}
 	var streamer *replication.BinlogStreamer
@@ -222,7 +297,18 @@ func (r *runner) loop(ctx context.Context, streamer *replication.BinlogStreamer,
 			if inTransactionStatement(q) {
 				continue // SAVEPOINT and friends: not a boundary, not DDL
 			}
-			if !strings.EqualFold(q, "COMMIT") {
+			if db, name, ok := truncatedTable(q, string(e.Schema)); ok {
+				// TRUNCATE changes no schema: an op "t" event for a captured
+				// table (not the outbox: its deletions are not events).
+				t := st.tables[db+"."+name]
+				if rt := s.cfg.Outbox; t != nil && s.cfg.Truncate == TruncateEvent && (rt == nil || rt.Table() != db+"."+name) {
+					si := srcInfo{tsMs: int64(ev.Header.Timestamp) * 1000, snapshot: "false", serverID: ev.Header.ServerID,
+						gtid: gtid, file: st.file, pos: ev.Header.LogPos - ev.Header.EventSize, thread: int64(e.SlaveProxyID)}
+					if recs, err = enc.encode(recs, t, connectors.OpTruncate, nil, nil, &si); err != nil {
+						return fmt.Errorf("%w: truncate of %s: %v", ErrDecode, t.s.fullName(), err)
+					}
+				}
+			} else if !strings.EqualFold(q, "COMMIT") {
 				if err := r.ddl(ctx, st, string(e.Schema), q); err != nil {
 					return err
 				}
@@ -258,6 +344,13 @@ func (r *runner) rows(enc *encoder, st *streamState, h *replication.EventHeader,
 	if t == nil {
 		return recs, nil
 	}
+	if names := e.Table.ColumnNameString(); len(names) > 0 && !sameColumns(t.s, names) {
+		// binlog_row_metadata=FULL: the table map names the columns as
+		// they were when the row was written (DESIGN.md "Schema history").
+		if t, err = r.schemaAt(st, name, e.Table, names); err != nil {
+			return recs, fmt.Errorf("%w: %s at %s:%d: %v", ErrDecode, name, st.file, h.LogPos, err)
+		}
+	}
 	if rt := r.s.cfg.Outbox; rt != nil && name == rt.Table() {
 		return r.route(st, h, e, t, recs)
 	}
@@ -285,7 +378,7 @@ func (r *runner) rows(enc *encoder, st *streamState, h *replication.EventHeader,
 	bufs := [2][]any{make([]any, len(cols)), make([]any, len(cols))}
 	mapRow := func(raw []any, b int) ([]any, error) {
 		if len(raw) != len(cols) {
-			return nil, fmt.Errorf("%w: %s at %s:%d: row has %d columns, schema %d (DDL not seen?)", ErrDecode, t.s.fullName(), st.file, h.LogPos, len(raw), len(cols))
+			return nil, fmt.Errorf("%w: %s at %s:%d: row has %d columns, schema %d (several DDLs on the table since this event? set binlog_row_metadata=FULL so each event names its columns)", ErrDecode, t.s.fullName(), st.file, h.LogPos, len(raw), len(cols))
 		}
 		out := bufs[b]
 		for i := range cols {
@@ -377,6 +470,7 @@ func (r *runner) ddl(ctx context.Context, st *streamState, db, q string) error {
 		}
 		st.schemas[name] = fresh
 		st.tables[name] = newTable(r.s.cfg.TopicPrefix, fresh)
+		st.learn(name, fresh)
 		changed = true
 		r.s.log.Info("table schema changed", "table", name, "database", db)
 	}
@@ -421,4 +515,77 @@ func inTransactionStatement(q string) bool {
 		}
 	}
 	return false
+}
+
+// truncatedTable recognizes `TRUNCATE [TABLE] [db.]name` (identifiers
+// optionally back-quoted, comments before it allowed) and returns the
+// table, qualified with defaultDB when the statement does not name one.
+func truncatedTable(q, defaultDB string) (db, name string, ok bool) {
+	s := skipSpaceAndComments(q)
+	if len(s) < 8 || !strings.EqualFold(s[:8], "TRUNCATE") {
+		return "", "", false
+	}
+	s = skipSpaceAndComments(s[8:])
+	if len(s) > 5 && strings.EqualFold(s[:5], "TABLE") && (s[5] == ' ' || s[5] == '\t' || s[5] == '\n' || s[5] == '`' || s[5] == '/') {
+		s = skipSpaceAndComments(s[5:])
+	}
+	first, rest, ok := identifier(s)
+	if !ok {
+		return "", "", false
+	}
+	if strings.HasPrefix(rest, ".") {
+		second, rest2, ok := identifier(rest[1:])
+		if !ok {
+			return "", "", false
+		}
+		db, name, rest = first, second, rest2
+	} else {
+		db, name = defaultDB, first
+	}
+	if r := strings.TrimRight(skipSpaceAndComments(rest), "; \t\r\n"); r != "" || db == "" {
+		return "", "", false
+	}
+	return db, name, true
+}
+
+// identifier reads one identifier: `back“quoted` or bare.
+func identifier(s string) (id, rest string, ok bool) {
+	if s == "" {
+		return "", "", false
+	}
+	if s[0] == '`' {
+		var b strings.Builder
+		for i := 1; i < len(s); i++ {
+			if s[i] == '`' {
+				if i+1 < len(s) && s[i+1] == '`' {
+					b.WriteByte('`')
+					i++
+					continue
+				}
+				return b.String(), s[i+1:], b.Len() > 0
+			}
+			b.WriteByte(s[i])
+		}
+		return "", "", false
+	}
+	i := 0
+	for i < len(s) && (s[i] == '_' || s[i] == '$' || s[i] >= 0x80 || s[i] >= '0' && s[i] <= '9' || s[i] >= 'a' && s[i] <= 'z' || s[i] >= 'A' && s[i] <= 'Z') {
+		i++
+	}
+	return s[:i], s[i:], i > 0
+}
+
+// skipSpaceAndComments drops leading white space and /* */ comments.
+func skipSpaceAndComments(s string) string {
+	for {
+		s = strings.TrimLeft(s, " \t\r\n")
+		if !strings.HasPrefix(s, "/*") {
+			return s
+		}
+		end := strings.Index(s[2:], "*/")
+		if end < 0 {
+			return ""
+		}
+		s = s[2+end+2:]
+	}
 }

@@ -39,10 +39,10 @@ type tlsServer struct {
 	root   *sql.DB // over the Unix socket (secure transport by definition)
 }
 
-// startTLSMariaDB needs the MariaDB binaries (as scripts/services does);
+// startTLSMariaDB (extraArgs go to mariadbd) needs the MariaDB binaries (as scripts/services does);
 // without them the test skips like any itest without its service, or
 // fails under CI.
-func startTLSMariaDB(t *testing.T) *tlsServer {
+func startTLSMariaDB(t *testing.T, extraArgs ...string) *tlsServer {
 	t.Helper()
 	itest.Need(t, itest.MySQL) // the suite's MariaDB gate: same binaries
 	for _, b := range []string{"mariadbd", "mariadb-install-db"} {
@@ -107,7 +107,7 @@ func startTLSMariaDB(t *testing.T) *tlsServer {
 		"--log-bin=" + filepath.Join(data, "binlog"), "--binlog-format=ROW", "--binlog-row-image=FULL", "--server-id=7",
 		"--ssl-ca=" + s.caFile, "--ssl-cert=" + filepath.Join(dir, "server.pem"), "--ssl-key=" + filepath.Join(dir, "server-key.pem"),
 		"--require-secure-transport=ON", "--log-error=" + filepath.Join(data, "err.log"), "--pid-file=" + filepath.Join(data, "pid"),
-		"--innodb-buffer-pool-size=16M", "--skip-innodb-doublewrite"}, userArgs...)...)
+		"--innodb-buffer-pool-size=16M", "--skip-innodb-doublewrite"}, append(userArgs, extraArgs...)...)...)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
