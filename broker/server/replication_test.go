@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -635,4 +637,83 @@ func TestNotEnoughReplicasAfterAppend(t *testing.T) {
 	if hw := p.hw.Load(); hw != 2 {
 		t.Fatalf("hw %d", hw)
 	}
+}
+
+func TestKadmTopicAdminInCluster(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, 3)
+	ctx := testCtx(t)
+	adm := kadm.NewClient(newClient(t, tc.nodes[2].b.addr))
+	hasReplicas := func(topic string, parts int) bool {
+		for _, n := range tc.nodes {
+			tp := n.b.s.lookup(topic)
+			if tp == nil || len(n.b.s.partitionsOf(tp)) != parts {
+				return false
+			}
+			for i := range parts {
+				if n.b.s.partitionOf(tp, int32(i)) == nil {
+					return false
+				}
+			}
+		}
+		return true
+	}
+
+	resp, err := adm.CreateTopic(ctx, 2, 3, nil, "adm")
+	if err != nil || resp.Err != nil {
+		t.Fatalf("create: %v %v", err, resp.Err)
+	}
+	if im, _ := tc.fc.Image(); resp.ID != im.Topics["adm"].ID || resp.ReplicationFactor != 3 {
+		t.Fatalf("create response %+v", resp)
+	}
+	// The answering node has applied the change; the others follow.
+	if tp := tc.nodes[2].b.s.lookup("adm"); tp == nil || tp.id != resp.ID {
+		t.Fatal("node 2 answered before applying the image")
+	}
+	waitUntil(t, "every node holds a replica of both partitions", func() bool { return hasReplicas("adm", 2) })
+	if resp, _ := adm.CreateTopic(ctx, 1, 4, nil, "too-many"); !errors.Is(resp.Err, kerr.InvalidReplicationFactor) {
+		t.Fatalf("rf 4 on 3 brokers: %v", resp.Err)
+	}
+	if _, err := adm.CreatePartitions(ctx, 1, "adm"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "every node holds the new partition", func() bool { return hasReplicas("adm", 3) })
+	v := "1234567"
+	if r, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "retention.ms", Value: &v}}, "adm"); err != nil || r[0].Err != nil {
+		t.Fatalf("alter configs: %v %v", err, r)
+	}
+	if im, _ := tc.fc.Image(); im.Topics["adm"].Configs["retention.ms"] != v {
+		t.Fatalf("controller configs %v", im.Topics["adm"].Configs)
+	}
+	waitUntil(t, "every node applies the config", func() bool {
+		for _, n := range tc.nodes {
+			if cfg, _ := n.b.s.configOf(n.b.s.lookup("adm")); cfg.RetentionMS != 1234567 {
+				return false
+			}
+		}
+		return true
+	})
+	md, err := adm.Metadata(ctx, "adm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range md.Topics["adm"].Partitions {
+		if len(p.Replicas) != 3 || len(p.ISR) != 3 || p.Leader != p.Replicas[0] {
+			t.Fatalf("metadata %+v", p)
+		}
+	}
+	if r, err := adm.DeleteTopics(ctx, "adm"); err != nil || r["adm"].Err != nil {
+		t.Fatalf("delete: %v %v", err, r)
+	}
+	waitUntil(t, "every node drops the topic and its logs", func() bool {
+		for _, n := range tc.nodes {
+			if n.b.s.lookup("adm") != nil {
+				return false
+			}
+			if l := n.store.get(partitionDir(n.dir, "adm", 0)); l != nil {
+				return false
+			}
+		}
+		return true
+	})
 }
