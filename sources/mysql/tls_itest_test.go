@@ -304,3 +304,19 @@ func (w *syncWriter) String() string {
 	defer w.mu.Unlock()
 	return w.w.String()
 }
+
+// ca_file against a server without TLS (the shared test server): Open
+// fails with ErrTLS saying the server does not support it.
+func TestTLSServerWithoutTLS(t *testing.T) {
+	t.Parallel()
+	db, full, _ := testDB(t)
+	exec(t, db, "CREATE TABLE "+full+" (id INT PRIMARY KEY)")
+	dir := t.TempDir()
+	ca, _ := newCA(t, "unused CA")
+	writePEM(t, filepath.Join(dir, "ca.pem"), "CERTIFICATE", ca.Raw)
+	s := newTestSource(t, []string{full}, func(c *Config) { c.DSN += "?ca_file=" + url.QueryEscape(filepath.Join(dir, "ca.pem")) })
+	err := s.Open(context.Background(), nil)
+	if !errors.Is(err, ErrTLS) || !strings.Contains(err.Error(), "does not support") {
+		t.Fatalf("got %v, want ErrTLS: the server does not support TLS", err)
+	}
+}

@@ -49,3 +49,17 @@ func FuzzTruncatedTable(f *testing.F) {
 		}
 	})
 }
+
+func TestBinlogSeqOrders(t *testing.T) {
+	t.Parallel()
+	in := []struct {
+		file string
+		pos  uint32
+	}{{"binlog.000001", 4}, {"binlog.000001", 900}, {"binlog.000002", 4}, {"mysql-bin.000010", 4}, {"mysql-bin.000010", 1 << 31}, {"x.1000000", 1}}
+	for i := 1; i < len(in); i++ {
+		a, b := binlogSeq(in[i-1].file, in[i-1].pos), binlogSeq(in[i].file, in[i].pos)
+		if a >= b {
+			t.Errorf("%v then %v: seq %d >= %d", in[i-1], in[i], a, b)
+		}
+	}
+}
