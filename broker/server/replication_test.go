@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -716,4 +719,34 @@ func TestKadmTopicAdminInCluster(t *testing.T) {
 		}
 		return true
 	})
+}
+
+func TestClusterOrphanDirs(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, d := range []string{"ghost-0", "kept-0", "kept-1", clusterMetadataDir} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fc := newFakeCluster()
+	fc.register(t, 1, "127.0.0.1:1")
+	fc.register(t, 2, "127.0.0.1:2")
+	// kept-0 has a replica here, kept-1 only on node 2.
+	if _, err := fc.CreateTopic(context.Background(), cluster.TopicSpec{Name: "kept", Assignment: [][]int32{{1}, {2}}}, false); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	var mu sync.Mutex
+	s, err := New(Config{DataDir: dir, NodeID: 1, Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))}, withLogOpener(newMemStore().open), WithCluster(fc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mu.Lock()
+	out := logs.String()
+	mu.Unlock()
+	if !strings.Contains(out, "ghost-0") || !strings.Contains(out, "kept-1") || strings.Contains(out, "kept-0") || strings.Contains(out, clusterMetadataDir) {
+		t.Fatalf("orphans reported: %s", out)
+	}
 }

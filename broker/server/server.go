@@ -126,6 +126,9 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 			return nil, err
 		}
 		s.syncImage()
+		s.mu.Lock()
+		s.warnOrphansLocked()
+		s.mu.Unlock()
 		s.registerClusterMetrics()
 		return s, nil
 	}

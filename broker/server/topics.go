@@ -177,7 +177,9 @@ func (s *Server) warnOrphansLocked() {
 		if err != nil || n < 0 {
 			continue
 		}
-		if t := s.topics[name[:i]]; t == nil || n >= len(t.partitions) {
+		// In a cluster a directory is an orphan too when the image puts
+		// no replica of that partition on this node.
+		if t := s.topics[name[:i]]; t == nil || n >= len(t.partitions) || (s.clustered() && t.partitions[n] == nil) {
 			s.log.Warn("partition directory belongs to no topic; left by an interrupted create or delete", "path", filepath.Join(s.cfg.DataDir, name))
 		}
 	}
