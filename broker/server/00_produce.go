@@ -243,6 +243,13 @@ func (s *Server) appendValidated(ctx context.Context, p *partition, cfg TopicCon
 	if p.deleted {
 		return appendResult{}, fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, p.topic, p.index)
 	}
+	if s.clustered() {
+		// Checked again under life: a follower truncates with life held
+		// exclusively, so no append of a deposed leader lands after it.
+		if r := p.role.Load(); r == nil || r.leader != s.cfg.NodeID || r.leaderEpoch != epoch {
+			return appendResult{}, fmt.Errorf("%w: leadership of %s-%d moved", kerr.NotLeaderForPartition, p.topic, p.index)
+		}
+	}
 	if h.Idempotent() {
 		// One producer's batches check, append and record one at a time;
 		// different producers proceed concurrently.

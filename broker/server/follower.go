@@ -268,8 +268,10 @@ func (s *Server) truncateFollowers(ctx context.Context, cl *kgo.Client, leader i
 // leader, who answered (epoch, end) for our latest epoch.
 func (s *Server) truncateReplica(f followed, epoch int32, end int64) error {
 	p := f.p
-	p.life.RLock()
-	defer p.life.RUnlock()
+	// Exclusive: appends in flight (a deposed leader's, an older fetcher's)
+	// finish first, and re-check the role after (they hold life shared).
+	p.life.Lock()
+	defer p.life.Unlock()
 	if p.deleted {
 		return nil
 	}
