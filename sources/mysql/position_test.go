@@ -213,3 +213,19 @@ func TestMySQLGTIDSets(t *testing.T) {
 		t.Fatalf("position round trip: %+v, %v", p, err)
 	}
 }
+
+func TestMySQLGTIDOfEvent(t *testing.T) {
+	t.Parallel()
+	sid, _ := hex.DecodeString("3e11fa4771ca11e19e33c80aa9429562")
+	got, err := mysqlGTID(replication.GTID_EVENT, &replication.GTIDEvent{SID: sid, GNO: 42})
+	if err != nil || got != "3e11fa47-71ca-11e1-9e33-c80aa9429562:42" {
+		t.Fatalf("gtid event: %q, %v", got, err)
+	}
+	got, err = mysqlGTID(replication.ANONYMOUS_GTID_EVENT, &replication.GTIDEvent{SID: make([]byte, 16)})
+	if err != nil || got != "" {
+		t.Fatalf("anonymous gtid event: %q, %v; want none", got, err)
+	}
+	if _, err := mysqlGTID(replication.GTID_EVENT, &replication.GTIDEvent{SID: []byte{1, 2}, GNO: 1}); err == nil {
+		t.Fatal("short SID: want an error")
+	}
+}

@@ -280,11 +280,9 @@ func (r *runner) loop(ctx context.Context, streamer *replication.BinlogStreamer,
 			}
 		case *replication.GTIDEvent:
 			inTxn = true
-			next, err := e.GTIDNext()
-			if err != nil {
+			if gtid, err = mysqlGTID(ev.Header.EventType, e); err != nil {
 				return fmt.Errorf("%w: GTID event at %s:%d: %v", ErrDecode, st.file, ev.Header.LogPos, err)
 			}
-			gtid = next.String()
 		case *replication.MariadbGTIDEvent:
 			inTxn = true
 			gtid = e.GTID.String()
@@ -588,4 +586,19 @@ func skipSpaceAndComments(s string) string {
 		}
 		s = s[2+end+2:]
 	}
+}
+
+// mysqlGTID is the `uuid:gno` of a MySQL GTID event; "" for the anonymous
+// GTID event MySQL writes before each transaction when GTIDs are off (its
+// zero uuid and gno 0 name no transaction and must not reach a set or an
+// envelope).
+func mysqlGTID(typ replication.EventType, e *replication.GTIDEvent) (string, error) {
+	if typ == replication.ANONYMOUS_GTID_EVENT || e.GNO == 0 {
+		return "", nil
+	}
+	next, err := e.GTIDNext()
+	if err != nil {
+		return "", err
+	}
+	return next.String(), nil
 }
