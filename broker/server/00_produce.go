@@ -97,6 +97,8 @@ func (s *Server) handleProduce(ctx context.Context, rc *reqContext, req *kmsg.Pr
 				it.err = unknown
 			case s.isInternal(t.name):
 				it.err = fmt.Errorf("%w: %s is an internal topic", kerr.InvalidTopicException, t.name)
+			case it.p == nil && s.clustered() && s.hasPartition(t, rp.Partition):
+				it.err = fmt.Errorf("%w: no replica of %s-%d here", kerr.NotLeaderForPartition, t.name, rp.Partition)
 			case it.p == nil:
 				it.err = fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, t.name, rp.Partition)
 			default:

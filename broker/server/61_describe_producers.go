@@ -3,14 +3,16 @@
 // Lists each requested partition's idempotent producers from the producer
 // state (producers.go): id, epoch, last sequence, last batch's max
 // timestamp; no transactions, so coordinator epoch and current transaction
-// start offset are -1. Unknown partitions are UNKNOWN_TOPIC_OR_PARTITION.
+// start offset are -1. Unknown partitions are UNKNOWN_TOPIC_OR_PARTITION; in
+// a cluster only the leader answers (NOT_LEADER_OR_FOLLOWER elsewhere).
 
 package server
 
 import (
 	"sort"
 
-	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/sluicehq/sluice/broker/kafkaproto"
+
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -23,12 +25,8 @@ func (s *Server) handleDescribeProducers(req *kmsg.DescribeProducersRequest) kms
 		for _, idx := range rt.Partitions {
 			dp := kmsg.NewDescribeProducersResponseTopicPartition()
 			dp.Partition = idx
-			var p *partition
-			if t != nil {
-				p = s.partitionOf(t, idx)
-			}
-			if p == nil {
-				dp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			if p, err := s.servedPartition(t, idx, -1); err != nil {
+				dp.ErrorCode = kafkaproto.ErrorCode(err)
 			} else {
 				dp.ActiveProducers = p.activeProducers()
 			}

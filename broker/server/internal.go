@@ -145,10 +145,10 @@ func (s *Server) ScanRecords(ctx context.Context, topicName string, partition in
 }
 
 // PartitionExists reports whether the topic has the partition (for the
-// group coordinator's commit validation).
+// group coordinator's commit validation), wherever its replicas are.
 func (s *Server) PartitionExists(topicName string, partition int32) bool {
 	t := s.lookup(topicName)
-	return t != nil && s.partitionOf(t, partition) != nil
+	return t != nil && s.hasPartition(t, partition)
 }
 
 // TopicName resolves a topic id.

@@ -749,4 +749,8 @@ func TestClusterOrphanDirs(t *testing.T) {
 	if !strings.Contains(out, "ghost-0") || !strings.Contains(out, "kept-1") || strings.Contains(out, "kept-0") || strings.Contains(out, clusterMetadataDir) {
 		t.Fatalf("orphans reported: %s", out)
 	}
+	// A partition with no replica here still exists (group commits).
+	if !s.PartitionExists("kept", 1) || s.PartitionExists("kept", 2) {
+		t.Fatal("PartitionExists ignores partitions hosted elsewhere")
+	}
 }

@@ -259,6 +259,12 @@ func (s *Server) configOf(t *topic) (TopicConfig, map[string]string) {
 	return t.cfg, t.configs
 }
 
+// hasPartition reports whether the topic has partition index, local or
+// not (in a cluster a partition without a replica here is a nil entry).
+func (s *Server) hasPartition(t *topic, index int32) bool {
+	return index >= 0 && int(index) < len(s.partitionsOf(t))
+}
+
 // partitionOf returns the partition or nil.
 func (s *Server) partitionOf(t *topic, index int32) *partition {
 	ps := s.partitionsOf(t)
