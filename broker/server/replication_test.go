@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -753,4 +754,28 @@ func TestClusterOrphanDirs(t *testing.T) {
 	if !s.PartitionExists("kept", 1) || s.PartitionExists("kept", 2) {
 		t.Fatal("PartitionExists ignores partitions hosted elsewhere")
 	}
+}
+
+var replicationN = flag.Int("replication.n", 200, "batches TestReplicatedProduceRate produces (a larger run measures)")
+
+// TestReplicatedProduceRate produces 1 KiB batches with acks=all, one at a
+// time, to a 3-replica partition on broker/log and logs the rate; every
+// replica must end equal. The figure is reported, never asserted.
+func TestReplicatedProduceRate(t *testing.T) {
+	t.Parallel()
+	tc := newTestClusterOf(t, 3, true)
+	tc.createTopic("rate", 1, 3, nil)
+	c := tc.raw(1)
+	n := *replicationN
+	val := bytes.Repeat([]byte("v"), 1000)
+	start := time.Now()
+	for i := range n {
+		b := makeBatch(batchOpts{keys: [][]byte{val}})
+		if code, base := c.produce("rate", 0, b); code != 0 || base != int64(i) {
+			t.Fatalf("produce %d: code %d base %d", i, code, base)
+		}
+	}
+	d := time.Since(start)
+	t.Logf("%d acks=all batches (1 KiB) to 3 replicas on broker/log: %v, %.0f/s, %v each", n, d, float64(n)/d.Seconds(), d/time.Duration(n))
+	waitUntil(t, "replicas equal", func() bool { return tc.sameLogs("rate", 0, n, 1, 2, 3) })
 }
