@@ -670,9 +670,10 @@ func TestKadmTopicAdminInCluster(t *testing.T) {
 	if im, _ := tc.fc.Image(); resp.ID != im.Topics["adm"].ID || resp.ReplicationFactor != 3 {
 		t.Fatalf("create response %+v", resp)
 	}
-	// The answering node has applied the change; the others follow.
-	if tp := tc.nodes[2].b.s.lookup("adm"); tp == nil || tp.id != resp.ID {
-		t.Fatal("node 2 answered before applying the image")
+	// The answering node (kadm sends admin requests to the controller the
+	// metadata names: node 1) has applied the change; the others follow.
+	if tp := tc.nodes[1].b.s.lookup("adm"); tp == nil || tp.id != resp.ID {
+		t.Fatal("node 1 answered before applying the image")
 	}
 	waitUntil(t, "every node holds a replica of both partitions", func() bool { return hasReplicas("adm", 2) })
 	if resp, _ := adm.CreateTopic(ctx, 1, 4, nil, "too-many"); !errors.Is(resp.Err, kerr.InvalidReplicationFactor) {
