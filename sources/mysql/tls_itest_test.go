@@ -42,7 +42,7 @@ type tlsServer struct {
 // startTLSMariaDB (extraArgs go to mariadbd) needs the MariaDB binaries (as scripts/services does);
 // without them the test skips like any itest without its service, or
 // fails under CI.
-func startTLSMariaDB(t *testing.T, extraArgs ...string) *tlsServer {
+func startTLSMariaDB(t testing.TB, extraArgs ...string) *tlsServer {
 	t.Helper()
 	itest.Need(t, itest.MySQL) // the suite's MariaDB gate: same binaries
 	for _, b := range []string{"mariadbd", "mariadb-install-db"} {
@@ -151,7 +151,7 @@ func (s *tlsServer) dsn(params string) string {
 	return "sluice:s3cret-pw@tcp(" + s.addr + ")/sluice" + params
 }
 
-func newCA(t *testing.T, cn string) (*x509.Certificate, *ecdsa.PrivateKey) {
+func newCA(t testing.TB, cn string) (*x509.Certificate, *ecdsa.PrivateKey) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -171,7 +171,7 @@ func newCA(t *testing.T, cn string) (*x509.Certificate, *ecdsa.PrivateKey) {
 	return c, key
 }
 
-func newLeaf(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey) (cert, key []byte) {
+func newLeaf(t testing.TB, ca *x509.Certificate, caKey *ecdsa.PrivateKey) (cert, key []byte) {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -192,7 +192,7 @@ func newLeaf(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey) (cert,
 	return der, kd
 }
 
-func writePEM(t *testing.T, path, typ string, der []byte) {
+func writePEM(t testing.TB, path, typ string, der []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o644); err != nil {
 		t.Fatal(err)
