@@ -320,3 +320,39 @@ func TestTLSServerWithoutTLS(t *testing.T) {
 		t.Fatalf("got %v, want ErrTLS: the server does not support TLS", err)
 	}
 }
+
+// tls=preferred follows what the server offers, for the binlog stream too:
+// plaintext against the shared server (no TLS), TLS against the private
+// one (which refuses plaintext, so streaming proves it).
+func TestTLSPreferred(t *testing.T) {
+	t.Parallel()
+	streamOne := func(t *testing.T, s *Source, db *sql.DB, insert string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.Open(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close(context.Background())
+		st := newState()
+		readUntil(t, s, st, func(st *state) bool { return st.snapshots["last"] > 0 })
+		exec(t, db, insert)
+		readUntil(t, s, st, func(st *state) bool { return st.ops["c"] > 0 })
+	}
+	t.Run("server without TLS", func(t *testing.T) {
+		t.Parallel()
+		db, full, _ := testDB(t)
+		exec(t, db, "CREATE TABLE "+full+" (id INT PRIMARY KEY)", "INSERT INTO "+full+" VALUES (1)")
+		s := newTestSource(t, []string{full}, func(c *Config) { c.DSN += "?tls=preferred" })
+		streamOne(t, s, db, "INSERT INTO "+full+" VALUES (2)")
+	})
+	t.Run("TLS-only server", func(t *testing.T) {
+		t.Parallel()
+		srv := startTLSMariaDB(t)
+		s, err := New(Config{Pipeline: "preferred", DSN: srv.dsn("?tls=preferred"), Tables: []string{"sluice.t"}, HeartbeatPeriod: 500 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		streamOne(t, s, srv.root, "INSERT INTO sluice.t VALUES (2, 'x')")
+	})
+}
