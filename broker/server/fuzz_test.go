@@ -70,3 +70,29 @@ func FuzzHandle(f *testing.F) {
 		}
 	})
 }
+
+// FuzzWholeBatches: what a follower keeps of a fetch response's record
+// set is a prefix made of whole batches. Invariants: no panic; the result
+// is a prefix; it splits into batches that cover it exactly.
+func FuzzWholeBatches(f *testing.F) {
+	one := makeBatch(batchOpts{})
+	two := append(append([]byte(nil), one...), makeBatch(batchOpts{keys: [][]byte{[]byte("a"), []byte("b")}})...)
+	f.Add(one)
+	f.Add(two)
+	f.Add(two[:len(two)-3])
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got := wholeBatches(b)
+		if len(got) > len(b) || string(got) != string(b[:len(got)]) {
+			t.Fatalf("not a prefix: %d of %d bytes", len(got), len(b))
+		}
+		n := 0
+		for n < len(got) {
+			h, err := kafkaproto.ParseBatchHeader(got[n:])
+			if err != nil || h.Size() <= 0 || n+h.Size() > len(got) {
+				t.Fatalf("batch at %d does not fit: %v", n, err)
+			}
+			n += h.Size()
+		}
+	})
+}
