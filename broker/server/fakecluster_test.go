@@ -24,8 +24,9 @@ type fakeCluster struct {
 	im      *cluster.Image
 	changed chan struct{} // closed when a newer image exists
 	nextPID int64
-	refuse  error // returned by AlterPartition while set
-	alters  int   // AlterPartition calls accepted
+	refuse   error // returned by AlterPartition while set
+	alters   int   // AlterPartition calls accepted
+	attempts int   // AlterPartition calls
 }
 
 func newFakeCluster() *fakeCluster {
@@ -220,6 +221,7 @@ func (f *fakeCluster) SetTopicConfigs(_ context.Context, name string, configs ma
 func (f *fakeCluster) AlterPartition(_ context.Context, topic string, partition, leaderEpoch, partitionEpoch int32, isr []int32) (cluster.Partition, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.attempts++
 	if f.refuse != nil {
 		return cluster.Partition{}, f.refuse
 	}
@@ -255,4 +257,16 @@ func (f *fakeCluster) AllocateProducerIDs(_ context.Context, count int64) (int64
 	first := f.nextPID
 	f.nextPID += count
 	return first, nil
+}
+
+func (f *fakeCluster) counts() (attempts, alters int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.attempts, f.alters
+}
+
+func (f *fakeCluster) setRefuse(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refuse = err
 }

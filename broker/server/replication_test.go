@@ -780,3 +780,21 @@ func TestReplicatedProduceRate(t *testing.T) {
 	t.Logf("%d acks=all batches (1 KiB) to 3 replicas on broker/log: %v, %.0f/s, %v each", n, d, float64(n)/d.Seconds(), d/time.Duration(n))
 	waitUntil(t, "replicas equal", func() bool { return tc.sameLogs("rate", 0, n, 1, 2, 3) })
 }
+
+func TestRefusedISRChangeWaitsForNextImage(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, 2, withBrokerConfig("replica.lag.time.max.ms", "300"), withBrokerConfig("replica.fetch.wait.max.ms", "50"))
+	tc.createTopic("ref", 1, 2, nil)
+	tc.fc.setRefuse(fmt.Errorf("%w: test", kerr.InvalidUpdateVersion))
+	tc.stop(2)
+	waitUntil(t, "the leader asks to shrink", func() bool { a, _ := tc.fc.counts(); return a >= 1 })
+	// Several ISR rounds (every 100 ms here) pass without a new image: a
+	// leader that asked again would show more attempts below.
+	time.Sleep(500 * time.Millisecond)
+	tc.fc.setRefuse(nil)
+	tc.fc.edit(func(*cluster.Image) {}) // a newer image, nothing changed
+	waitUntil(t, "ISR shrinks", func() bool { return slices.Equal(tc.fc.partition("ref", 0).ISR, []int32{1}) })
+	if a, ok := tc.fc.counts(); a != 2 || ok != 1 {
+		t.Fatalf("AlterPartition attempts %d (accepted %d), want 2 (1)", a, ok)
+	}
+}
