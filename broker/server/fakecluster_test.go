@@ -20,10 +20,10 @@ import (
 // Servers of one test: every change publishes a new immutable image. The
 // test plays the controller's failure handling by hand (fence, elect).
 type fakeCluster struct {
-	mu      sync.Mutex
-	im      *cluster.Image
-	changed chan struct{} // closed when a newer image exists
-	nextPID int64
+	mu       sync.Mutex
+	im       *cluster.Image
+	changed  chan struct{} // closed when a newer image exists
+	nextPID  int64
 	refuse   error // returned by AlterPartition while set
 	alters   int   // AlterPartition calls accepted
 	attempts int   // AlterPartition calls
