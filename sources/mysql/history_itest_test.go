@@ -164,3 +164,48 @@ func TestResumedSnapshotWithNothingLeftEmitsLast(t *testing.T) {
 		t.Fatalf("resumed: rows %v markers %v, want the last row marked last", st2.rows, st2.snapshots)
 	}
 }
+
+// The same catch-up across several ALTERs on the shared server, whose
+// binlog_row_metadata is the default (no column names in table maps): the
+// ALTERs are replayed on the schema held (applyAlter), so each row still
+// decodes with its own columns.
+func TestTwoAltersBeforeCatchUpReplayed(t *testing.T) {
+	t.Parallel()
+	db, full, q := testDB(t)
+	exec(t, db, q("CREATE TABLE $T (id INT PRIMARY KEY, v VARCHAR(20))"), q("INSERT INTO $T VALUES (1, 'snap')"))
+	s := newTestSource(t, []string{full}, nil)
+	if err := s.Open(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	st := newState()
+	readUntil(t, s, st, func(st *state) bool { return st.snapshots["last"] > 0 })
+	exec(t, db, q("INSERT INTO $T VALUES (2, 'a')"))
+	ps := readUntil(t, s, st, func(st *state) bool { return st.rows[`{"id":2}`] != "" })
+	_ = s.Close(context.Background())
+
+	exec(t, db,
+		q("INSERT INTO $T VALUES (3, 'b')"),
+		q("ALTER TABLE $T ADD COLUMN c1 INT"),
+		q("INSERT INTO $T VALUES (4, 'c', 40)"),
+		q("ALTER TABLE $T ADD COLUMN c2 VARCHAR(5) FIRST, ALGORITHM=INPLACE"),
+		q("INSERT INTO $T VALUES ('x', 5, 'd', 50)"),
+		q("ALTER TABLE $T DROP COLUMN v"),
+		q("INSERT INTO $T VALUES ('y', 6, 60)"))
+	s2 := newTestSource(t, []string{full}, nil)
+	if err := s2.Open(context.Background(), ps[len(ps)-1]); err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close(context.Background())
+	readUntil(t, s2, st, func(st *state) bool { return st.rows[`{"id":6}`] != "" })
+	want := map[string]string{
+		`{"id":3}`: `{"id":3,"v":"b"}`,
+		`{"id":4}`: `{"id":4,"v":"c","c1":40}`,
+		`{"id":5}`: `{"c2":"x","id":5,"v":"d","c1":50}`,
+		`{"id":6}`: `{"c2":"y","id":6,"c1":60}`,
+	}
+	for k, v := range want {
+		if got := st.rows[k]; !jsonEqual(got, v) {
+			t.Errorf("row %s: got %s, want %s", k, got, v)
+		}
+	}
+}

@@ -376,7 +376,7 @@ func (r *runner) rows(enc *encoder, st *streamState, h *replication.EventHeader,
 	bufs := [2][]any{make([]any, len(cols)), make([]any, len(cols))}
 	mapRow := func(raw []any, b int) ([]any, error) {
 		if len(raw) != len(cols) {
-			return nil, fmt.Errorf("%w: %s at %s:%d: row has %d columns, schema %d (several DDLs on the table since this event? set binlog_row_metadata=FULL so each event names its columns)", ErrDecode, t.s.fullName(), st.file, h.LogPos, len(raw), len(cols))
+			return nil, fmt.Errorf("%w: %s at %s:%d: row has %d columns, schema %d (a DDL on the table this source could not replay, with more DDL after it? set binlog_row_metadata=FULL so each event names its columns)", ErrDecode, t.s.fullName(), st.file, h.LogPos, len(raw), len(cols))
 		}
 		out := bufs[b]
 		for i := range cols {
@@ -447,10 +447,11 @@ func (r *runner) route(st *streamState, h *replication.EventHeader, e *replicati
 	return recs, nil
 }
 
-// ddl reloads the schemas of captured tables a DDL statement may touch, so
+// ddl updates the schemas of captured tables a DDL statement may touch, so
 // later events decode with the new columns; the next Position carries them.
-// The schema read is the server's current one: exact unless another DDL on
-// the table followed this one (DESIGN.md).
+// An ALTER that applyAlter understands is replayed on the schema held;
+// otherwise the server's current schema is taken, exact unless another DDL
+// on the table followed this one (DESIGN.md "Schema history").
 func (r *runner) ddl(ctx context.Context, st *streamState, db, q string) error {
 	lq := strings.ToLower(q)
 	changed := false
@@ -466,9 +467,14 @@ func (r *runner) ddl(ctx context.Context, st *streamState, db, q string) error {
 			}
 			return err
 		}
+		st.learn(name, fresh)
+		if replayed, ok := applyAlter(q, db, sc, st.known[name]); ok {
+			// The statement's own effect, not the server's schema of now:
+			// exact even with more DDL on the table still ahead.
+			fresh = replayed
+		}
 		st.schemas[name] = fresh
 		st.tables[name] = newTable(r.s.cfg.TopicPrefix, fresh)
-		st.learn(name, fresh)
 		changed = true
 		r.s.log.Info("table schema changed", "table", name, "database", db)
 	}
