@@ -312,6 +312,31 @@ func (s *Server) truncateReplica(f followed, epoch int32, end int64) error {
 	return nil
 }
 
+// restartReplicaAt empties a follower replica whose log ends below the
+// leader's log start and restarts it there (Kafka's
+// truncateFullyAndStartAt).
+func (s *Server) restartReplicaAt(f followed, offset int64) error {
+	p := f.p
+	p.life.Lock() // as truncateReplica: no append in flight or after
+	defer p.life.Unlock()
+	if p.deleted {
+		return nil
+	}
+	if r := p.role.Load(); r == nil || r.leaderEpoch != f.epoch || r.leader == s.cfg.NodeID {
+		return nil
+	}
+	s.log.Info("follower behind the leader's log start; restarting its log there", "topic", p.topic, "partition", p.index, "log_end", p.leo.Load(), "leader_start", offset)
+	if err := p.log.TruncateFullyAndStartAt(offset); err != nil {
+		return fmt.Errorf("restarting %s-%d at %d: %w", p.topic, p.index, offset, err)
+	}
+	p.leo.Store(offset)
+	p.hw.Store(offset)
+	p.appendMu.Lock()
+	p.producers = map[int64]*producerState{}
+	p.appendMu.Unlock()
+	return nil
+}
+
 func (s *Server) markTruncated(f followed, leo int64) {
 	f.p.leo.Store(leo)
 	f.p.repl.mu.Lock()
@@ -340,9 +365,7 @@ func (s *Server) fetchOnce(ctx context.Context, cl *kgo.Client, leader int32, pa
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition = f.p.index
 		rp.CurrentLeaderEpoch = f.epoch
-		f.p.repl.mu.Lock()
-		rp.FetchOffset = max(f.p.leo.Load(), f.p.repl.fetchAt)
-		f.p.repl.mu.Unlock()
+		rp.FetchOffset = f.p.leo.Load()
 		rp.LogStartOffset = f.p.log.StartOffset()
 		rp.PartitionMaxBytes = maxBytes
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
@@ -395,18 +418,14 @@ func (s *Server) applyFetched(ctx context.Context, f followed, rp kmsg.FetchResp
 	switch rp.ErrorCode {
 	case 0:
 	case kerr.OffsetOutOfRange.Code:
-		p.repl.mu.Lock()
-		defer p.repl.mu.Unlock()
 		if lso := rp.LogStartOffset; lso > p.leo.Load() {
-			// Below the leader's log start: what we hold is deleted there;
-			// fetch from its start (the log accepts the gap) and drop ours
-			// once the high watermark passes it (DeleteRecordsBefore).
-			s.log.Info("follower behind the leader's log start; restarting from it", "topic", p.topic, "partition", p.index, "log_end", p.leo.Load(), "leader_start", lso)
-			p.repl.fetchAt = lso
-			return nil
+			// Below the leader's log start: what we hold is deleted there.
+			return s.restartReplicaAt(f, lso)
 		}
 		// Beyond the leader's log end: find the divergence again.
+		p.repl.mu.Lock()
 		p.repl.truncatedFor = -1
+		p.repl.mu.Unlock()
 		return fmt.Errorf("%s-%d: %w", p.topic, p.index, kerr.OffsetOutOfRange)
 	default:
 		return fmt.Errorf("%s-%d: %w", p.topic, p.index, kerr.ErrorForCode(rp.ErrorCode))

@@ -33,6 +33,8 @@ type partitionLog interface {
 	AppendReplica(ctx context.Context, batches []byte) (appendResult, error)
 	// TruncateTo removes every batch at or after offset (whole batches).
 	TruncateTo(offset int64) error
+	// TruncateFullyAndStartAt empties the log and restarts it at offset.
+	TruncateFullyAndStartAt(offset int64) error
 	// SetLeaderEpoch makes Append stamp epoch into each batch.
 	SetLeaderEpoch(epoch int32)
 	// LatestEpoch is the largest leader epoch in the log, -1 if none.

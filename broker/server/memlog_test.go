@@ -257,6 +257,13 @@ func (l *memLog) TruncateTo(offset int64) error {
 	return nil
 }
 
+func (l *memLog) TruncateFullyAndStartAt(offset int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.batches, l.start, l.end = nil, offset, offset
+	return nil
+}
+
 func (l *memLog) SetLeaderEpoch(int32) {}
 
 func (l *memLog) epochs() (epochs []int32, starts []int64) {

@@ -146,8 +146,11 @@ func (d *diskLog) AppendReplica(ctx context.Context, batches []byte) (appendResu
 }
 
 func (d *diskLog) TruncateTo(offset int64) error { return logErr(d.l.TruncateTo(offset)) }
-func (d *diskLog) SetLeaderEpoch(epoch int32)    { d.l.SetLeaderEpoch(epoch) }
-func (d *diskLog) LatestEpoch() int32            { return d.l.LatestEpoch() }
+func (d *diskLog) TruncateFullyAndStartAt(offset int64) error {
+	return logErr(d.l.TruncateFullyAndStartAt(offset))
+}
+func (d *diskLog) SetLeaderEpoch(epoch int32) { d.l.SetLeaderEpoch(epoch) }
+func (d *diskLog) LatestEpoch() int32         { return d.l.LatestEpoch() }
 func (d *diskLog) EndOffsetForEpoch(epoch int32) (int32, int64) {
 	return d.l.EndOffsetForEpoch(epoch)
 }

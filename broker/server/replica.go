@@ -36,9 +36,6 @@ type replicaState struct {
 	// truncatedFor is the leader epoch this follower replica last truncated
 	// its log for (OffsetForLeaderEpoch); -1 none yet.
 	truncatedFor int32
-	// fetchAt is where a follower fetches when its log end lies below the
-	// leader's log start (OFFSET_OUT_OF_RANGE); 0 otherwise.
-	fetchAt int64
 	// refusedAt is the image version under which the controller refused
 	// an ISR change: no new attempt until a newer image (leader only).
 	refusedAt uint64

@@ -502,7 +502,16 @@ func testKgoAcrossLeaderChange(t *testing.T, disk bool) {
 
 func TestFollowerBelowLeaderStart(t *testing.T) {
 	t.Parallel()
-	tc := newTestCluster(t, 2, withBrokerConfig("replica.lag.time.max.ms", "1000"), withBrokerConfig("replica.fetch.wait.max.ms", "50"))
+	for _, disk := range []bool{false, true} {
+		t.Run(fmt.Sprintf("disk=%v", disk), func(t *testing.T) {
+			t.Parallel()
+			testFollowerBelowLeaderStart(t, disk)
+		})
+	}
+}
+
+func testFollowerBelowLeaderStart(t *testing.T, disk bool) {
+	tc := newTestClusterOf(t, 2, disk, withBrokerConfig("replica.lag.time.max.ms", "1000"), withBrokerConfig("replica.fetch.wait.max.ms", "50"))
 	tc.createTopic("s", 1, 2, nil)
 	c := tc.raw(1)
 	if code, _ := c.produce("s", 0, makeBatch(batchOpts{})); code != 0 {
@@ -523,7 +532,7 @@ func TestFollowerBelowLeaderStart(t *testing.T) {
 	// restarts from there and drops what it had.
 	tc.start(2)
 	waitUntil(t, "the follower catches up from the leader's start", func() bool {
-		l := tc.nodes[2].store.get(partitionDir(tc.nodes[2].dir, "s", 0))
+		l := tc.nodes[2].b.s.lookup("s").partitions[0].log
 		return l.StartOffset() == 4 && l.EndOffset() == 5 && tc.sameLogs("s", 0, 1, 1, 2)
 	})
 	waitUntil(t, "ISR expands", func() bool { return len(tc.fc.partition("s", 0).ISR) == 2 })
