@@ -132,6 +132,11 @@ type OutboxConfig struct {
 	Prefix  string        // prefix: pg_logical_emit_message prefix (postgres)
 	Topic   string        // topic template; {aggregatetype} and {type} placeholders; default outbox.event.{aggregatetype}
 	Columns OutboxColumns // columns: the table's column names (table only)
+	// Cleanup (cleanup: true) deletes routed rows from the outbox table once
+	// the broker acknowledged their records, CleanBatch ids per DELETE
+	// (clean_batch; 0: the router's default). Table mode, MySQL source.
+	Cleanup    bool
+	CleanBatch int
 }
 
 // OutboxColumns maps the outbox event's parts to the table's columns; the

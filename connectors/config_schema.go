@@ -21,7 +21,7 @@ var (
 	sourceKeys    = []string{"type", "dsn", "dsn_file", "tables", "snapshot", "topic_prefix", "partitions", "replication_factor", "outbox", "on_too_large", "dlq", "slot", "publication", "flavor", "server_id"}
 	postgresKeys  = []string{"slot", "publication"}
 	mysqlKeys     = []string{"flavor", "server_id"}
-	outboxKeys    = []string{"table", "prefix", "topic", "columns"}
+	outboxKeys    = []string{"table", "prefix", "topic", "columns", "cleanup", "clean_batch"}
 	outboxColKeys = []string{"id", "aggregatetype", "aggregateid", "type", "payload", "headers"}
 	sinkKeys      = []string{"name", "type", "topics", "group", "instance_id", "dlq", "value"}
 	dlqKeys       = []string{"topic"}
@@ -292,6 +292,12 @@ func (d *decoder) outbox(n *yaml.Node, path string) *OutboxConfig {
 			d.str(e.v, p, &o.Prefix)
 		case "topic":
 			d.str(e.v, p, &o.Topic)
+		case "cleanup":
+			d.boolean(e.v, p, &o.Cleanup)
+		case "clean_batch":
+			if n, ok := d.integer(e.v, p, 1, 10000); ok {
+				o.CleanBatch = int(n)
+			}
 		case "columns":
 			cols, _ := d.mapping(e.v, p)
 			c := &o.Columns

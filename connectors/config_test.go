@@ -268,6 +268,18 @@ func TestLoadInvalid(t *testing.T) {
 			kind: ErrConflict,
 		},
 		{
+			name: "outbox cleanup needs a mysql outbox table",
+			in: "version: 1\npipelines:\n  - name: s\n    source:\n      type: postgres\n      dsn: postgres://h/db\n" +
+				"      outbox: {prefix: p, cleanup: true}\n  - name: t\n    source:\n      type: postgres\n      dsn: postgres://h/db\n" +
+				"      outbox: {table: public.outbox, cleanup: true, clean_batch: 0}\n",
+			want: []string{
+				`p.yaml:7:36: pipelines[0].source.outbox.cleanup: cleanup deletes rows of an outbox table; messages (prefix) leave nothing to delete`,
+				`p.yaml:12:47: pipelines[1].source.outbox.cleanup: not supported by the postgres source yet; use prefix (no table to clean) or delete routed rows yourself`,
+				`p.yaml:12:66: pipelines[1].source.outbox.clean_batch: want a whole number from 1 to 10000, got "0"`,
+			},
+			kind: ErrConflict,
+		},
+		{
 			name: "wrong kinds",
 			in:   "version: 1\nbroker: [a]\npipelines:\n  - name: [x]\n    sinks: {name: a}\n",
 			want: []string{
@@ -564,5 +576,19 @@ func TestAliasBomb(t *testing.T) {
 	_, err := testLoader(nil, nil).Parse("p.yaml", []byte(b.String()))
 	if err == nil || !strings.Contains(err.Error(), "too many alias expansions") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestOutboxCleanupMySQL(t *testing.T) {
+	t.Parallel()
+	in := "version: 1\npipelines:\n  - name: s\n    source:\n      type: mysql\n      dsn: u:p@tcp(h:3306)/db\n" +
+		"      outbox: {table: db.outbox, cleanup: true, clean_batch: 200}\n    sinks:\n      - name: r\n        type: redis\n        addr: 127.0.0.1:6379\n        topics: [outbox.event.order]\n"
+	c, err := testLoader(nil, nil).Parse("p.yaml", []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := c.Pipelines[0].Source.Outbox
+	if o == nil || !o.Cleanup || o.CleanBatch != 200 {
+		t.Fatalf("outbox = %+v, want cleanup with batches of 200", o)
 	}
 }

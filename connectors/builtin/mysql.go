@@ -21,6 +21,7 @@ func mysqlSource(p *connectors.PipelineConfig, o Options) (func() (connectors.So
 			return nil, err
 		}
 		cfg.Outbox = rt
+		cfg.OutboxCleanup, cfg.OutboxCleanBatch = s.Outbox.Cleanup, s.Outbox.CleanBatch
 	}
 	if _, err := mysql.New(cfg); err != nil { // check the config at start
 		return nil, err
