@@ -63,94 +63,13 @@ func BenchmarkPostgresVsDebezium(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	s := suffix()
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer admin.Close(context.Background())
-	sides := map[string]*pgdbzSide{}
-	for _, name := range []string{"sluice", "debezium"} {
-		db := "bench_" + name + "_" + s
-		if _, err := admin.Exec(ctx, "CREATE DATABASE "+db); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { pgdbzDropDB(b, dsn, db) })
-		u, err := url.Parse(dsn)
-		if err != nil {
-			b.Fatal(err)
-		}
-		u.Path = "/" + db
-		side := &pgdbzSide{name: name, dsn: u.String(), next: 1}
-		if side.conn, err = pgx.Connect(ctx, side.dsn); err != nil {
-			b.Fatal(err)
-		}
-		defer side.conn.Close(context.Background())
-		if _, err := side.conn.Exec(ctx, "CREATE TABLE items (id int PRIMARY KEY, name text, amount numeric(12,2), created timestamptz, flag boolean, payload jsonb)"); err != nil {
-			b.Fatal(err)
-		}
-		sides[name] = side
-	}
-	sl, dz := sides["sluice"], sides["debezium"]
-
-	// Sluice: `sluice run`, exactly as a user runs it.
+	sl, dz := pgdbzSetup(ctx, b, dsn, s)
 	dir := b.TempDir()
-	sl.seeds = pgdbzFreeAddr(b)
-	sl.topic = "pgdbz.public.items"
-	file := filepath.Join(dir, "pipeline.yaml")
-	yaml := fmt.Sprintf(`version: 1
-broker:
-  embedded: {data_dir: %s, listen: %s}
-pipelines:
-  - name: pgdbz
-    source:
-      type: postgres
-      dsn: %s
-      tables: [public.items]
-      snapshot: never
-`, filepath.Join(dir, "data"), sl.seeds, sl.dsn)
-	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	run := exec.Command(Binary(b), "run", "-f", file, "--metrics-listen", pgdbzFreeAddr(b))
-	runOut := &lockedBuffer{}
-	run.Stdout, run.Stderr = runOut, runOut
-	if err := run.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		_ = run.Process.Signal(os.Interrupt)
-		_ = run.Wait()
-	}()
-
-	// Debezium: Connect standalone into Apache Kafka.
-	dzDir := filepath.Join(dir, "debezium")
-	u, _ := url.Parse(dz.dsn)
-	pw, _ := u.User.Password()
-	dz.seeds, dz.topic = kafka, "dbz"+strings.ReplaceAll(s, "_", "")+".public.items"
-	start := exec.CommandContext(ctx, "../scripts/debezium/debezium", "start", dzDir)
-	start.Env = append(os.Environ(), "DBZ_BOOTSTRAP="+kafka, "DBZ_PG_HOST="+u.Hostname(), "DBZ_PG_PORT="+u.Port(),
-		"DBZ_PG_USER="+u.User.Username(), "DBZ_PG_PASSWORD="+pw, "DBZ_PG_DB="+u.Path[1:], "DBZ_TABLE=public.items",
-		"DBZ_SLOT=dbz_bench", "DBZ_PUBLICATION=dbz_bench", "DBZ_TOPIC_PREFIX="+strings.TrimSuffix(dz.topic, ".public.items"),
-		"DBZ_CONNECTOR_EXTRA="+strings.ReplaceAll(*pgdbzDbzConf, ",", "\n"))
+	runOut, stopRun := sl.startSluice(b, dir, "never")
+	defer stopRun()
 	t0 := time.Now()
-	if out, err := start.CombinedOutput(); err != nil {
-		b.Fatalf("starting Debezium: %v\n%s", err, out)
-	}
+	defer dz.startDebezium(ctx, b, dir, kafka, s, "no_data")()
 	b.Logf("Debezium connector RUNNING after %s", time.Since(t0).Round(time.Millisecond))
-	defer func() {
-		if out, err := exec.Command("../scripts/debezium/debezium", "stop", dzDir).CombinedOutput(); err != nil {
-			b.Logf("stopping Debezium: %v\n%s", err, out)
-		}
-	}()
-
-	for _, side := range []*pgdbzSide{sl, dz} {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(side.seeds))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer cl.Close()
-		side.adm = kadm.NewClient(cl)
-	}
 	// The sluice side streams once its slot is active.
 	pgdbzWait(ctx, b, runOut, "the sluice slot to be active", func() bool {
 		var n int
@@ -204,6 +123,92 @@ pipelines:
 	}
 }
 
+// BenchmarkPostgresSnapshotVsDebezium: the same -pgdbz.rows-row table
+// snapshotted by `sluice run` (snapshot: initial, into the embedded broker)
+// and by Debezium (snapshot.mode=initial, into Apache Kafka), one after the
+// other, each freshly started. It reports both the rate from the first
+// record to the last (excluding process start: Connect's JVM takes 8-20 s)
+// and from launch to the last record.
+//
+//	go test ./itest/ -run XXX -bench PostgresSnapshotVsDebezium -benchtime 1x -timeout 30m
+func BenchmarkPostgresSnapshotVsDebezium(b *testing.B) {
+	dsn, kafka := Need(b, Postgres), Need(b, Kafka)
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+	s := suffix()
+	sl, dz := pgdbzSetup(ctx, b, dsn, s)
+	n := *pgdbzRows
+	for _, side := range []*pgdbzSide{sl, dz} {
+		if err := side.insert(ctx, n); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := side.conn.Exec(ctx, "VACUUM ANALYZE items"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	dir := b.TempDir()
+	b.ResetTimer()
+	// watch polls the side's topic from launch until it holds n records
+	// (ok false: gave up after 10 minutes). It may run on any goroutine.
+	watch := func(p *pgdbzSide, launched time.Time) (first, last time.Duration, ok bool) {
+		// Poll only once the broker listens: a client dialing a closed
+		// port backs off and would see the first records late.
+		for ctx.Err() == nil {
+			if c, err := net.DialTimeout("tcp", p.seeds, time.Second); err == nil {
+				_ = c.Close()
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		for deadline := launched.Add(10 * time.Minute); time.Now().Before(deadline) && ctx.Err() == nil; time.Sleep(5 * time.Millisecond) {
+			e := p.end(ctx)
+			if e > 0 && first == 0 {
+				first = time.Since(launched)
+			}
+			if e >= int64(n) {
+				return first, time.Since(launched), true
+			}
+		}
+		return first, 0, false
+	}
+	rates := map[string][2]float64{}
+	Binary(b) // built before the clock starts
+	t0 := time.Now()
+	out, stop := sl.startSluice(b, dir, "initial")
+	f, l, ok := watch(sl, t0)
+	stop()
+	if !ok {
+		b.Fatalf("sluice did not snapshot %d rows:\n%s", n, out.String())
+	}
+	rates["sluice"] = [2]float64{float64(n) / (l - f).Seconds(), float64(n) / l.Seconds()}
+	b.Logf("sluice: first record after %s, all %d after %s", f.Round(time.Millisecond), n, l.Round(time.Millisecond))
+
+	t0 = time.Now()
+	type result struct {
+		f, l time.Duration
+		ok   bool
+	}
+	done := make(chan result, 1)
+	dz.setSeeds(b, kafka, pgdbzDbzTopic(s, "initial"))
+	go func() { // Debezium may snapshot before its start script returns
+		f, l, ok := watch(dz, t0)
+		done <- result{f, l, ok}
+	}()
+	stopDz := dz.startDebezium(ctx, b, dir, kafka, s, "initial")
+	r := <-done
+	stopDz()
+	if !r.ok {
+		b.Fatalf("Debezium did not snapshot %d rows", n)
+	}
+	fl := [2]time.Duration{r.f, r.l}
+	rates["debezium"] = [2]float64{float64(n) / (fl[1] - fl[0]).Seconds(), float64(n) / fl[1].Seconds()}
+	b.Logf("debezium: first record after %s, all %d after %s", fl[0].Round(time.Millisecond), n, fl[1].Round(time.Millisecond))
+	b.ReportMetric(rates["sluice"][0], "sluice_rows/s")
+	b.ReportMetric(rates["debezium"][0], "debezium_rows/s")
+	b.ReportMetric(rates["sluice"][0]/rates["debezium"][0], "ratio")
+	b.ReportMetric(rates["sluice"][1]/rates["debezium"][1], "ratio_from_launch")
+}
+
 // insert writes rows [next, next+n) in one statement (one transaction) and
 // returns when its commit returned.
 func (p *pgdbzSide) insert(ctx context.Context, n int) error {
@@ -215,6 +220,9 @@ func (p *pgdbzSide) insert(ctx context.Context, n int) error {
 
 // end is the sum of the topic's end offsets (0 before it exists).
 func (p *pgdbzSide) end(ctx context.Context) int64 {
+	// Bounded: the client retries a topic it does not know yet for seconds.
+	ctx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
+	defer cancel()
 	offs, err := p.adm.ListEndOffsets(ctx, p.topic)
 	if err != nil {
 		return 0
@@ -404,4 +412,118 @@ func pgdbzDropDB(b *testing.B, dsn, db string) {
 	if _, err := cc.Exec(c, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)"); err != nil {
 		b.Logf("dropping %s: %v", db, err)
 	}
+}
+
+// pgdbzSetup creates one database per side with the same empty items table.
+func pgdbzSetup(ctx context.Context, b *testing.B, dsn, s string) (sl, dz *pgdbzSide) {
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	sides := map[string]*pgdbzSide{}
+	for _, name := range []string{"sluice", "debezium"} {
+		db := "bench_" + name + "_" + s
+		if _, err := admin.Exec(ctx, "CREATE DATABASE "+db); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { pgdbzDropDB(b, dsn, db) })
+		u, err := url.Parse(dsn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		u.Path = "/" + db
+		side := &pgdbzSide{name: name, dsn: u.String(), next: 1}
+		if side.conn, err = pgx.Connect(ctx, side.dsn); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = side.conn.Close(context.Background()) })
+		if _, err := side.conn.Exec(ctx, "CREATE TABLE items (id int PRIMARY KEY, name text, amount numeric(12,2), created timestamptz, flag boolean, payload jsonb)"); err != nil {
+			b.Fatal(err)
+		}
+		sides[name] = side
+	}
+	return sides["sluice"], sides["debezium"]
+}
+
+// setSeeds points the side's admin client at its broker (once: a second
+// call with the same broker and topic changes nothing).
+func (p *pgdbzSide) setSeeds(b *testing.B, seeds, topic string) {
+	if p.adm != nil && p.seeds == seeds && p.topic == topic {
+		return
+	}
+	p.seeds, p.topic = seeds, topic
+	// A short metadata min age: the default (5 s) would hide a topic
+	// created just after a poll found it missing.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds), kgo.MetadataMinAge(10*time.Millisecond))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(cl.Close)
+	p.adm = kadm.NewClient(cl)
+}
+
+// startSluice runs `sluice run`, exactly as a user runs it: the Postgres
+// source (snapshot mode as given) into the embedded broker. The returned
+// func stops it.
+func (p *pgdbzSide) startSluice(b *testing.B, dir, snapshot string) (*lockedBuffer, func()) {
+	dir = filepath.Join(dir, "sluice-"+snapshot)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	p.setSeeds(b, pgdbzFreeAddr(b), "pgdbz.public.items")
+	file := filepath.Join(dir, "pipeline.yaml")
+	yaml := fmt.Sprintf(`version: 1
+broker:
+  embedded: {data_dir: %s, listen: %s}
+pipelines:
+  - name: pgdbz
+    source:
+      type: postgres
+      dsn: %s
+      tables: [public.items]
+      snapshot: %s
+`, filepath.Join(dir, "data"), p.seeds, p.dsn, snapshot)
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	run := exec.Command(Binary(b), "run", "-f", file, "--metrics-listen", pgdbzFreeAddr(b))
+	out := &lockedBuffer{}
+	run.Stdout, run.Stderr = out, out
+	if err := run.Start(); err != nil {
+		b.Fatal(err)
+	}
+	return out, func() {
+		_ = run.Process.Signal(os.Interrupt)
+		_ = run.Wait()
+	}
+}
+
+// startDebezium starts Debezium's Postgres connector in Connect standalone
+// (scripts/debezium) into Apache Kafka and returns once its task runs; the
+// returned func stops it.
+func (p *pgdbzSide) startDebezium(ctx context.Context, b *testing.B, dir, kafka, s, snapshotMode string) func() {
+	dzDir := filepath.Join(dir, "debezium-"+snapshotMode)
+	u, _ := url.Parse(p.dsn)
+	pw, _ := u.User.Password()
+	p.setSeeds(b, kafka, pgdbzDbzTopic(s, snapshotMode))
+	prefix := strings.TrimSuffix(p.topic, ".public.items")
+	start := exec.CommandContext(ctx, "../scripts/debezium/debezium", "start", dzDir)
+	start.Env = append(os.Environ(), "DBZ_BOOTSTRAP="+kafka, "DBZ_PG_HOST="+u.Hostname(), "DBZ_PG_PORT="+u.Port(),
+		"DBZ_PG_USER="+u.User.Username(), "DBZ_PG_PASSWORD="+pw, "DBZ_PG_DB="+u.Path[1:], "DBZ_TABLE=public.items",
+		"DBZ_SLOT=dbz_bench", "DBZ_PUBLICATION=dbz_bench", "DBZ_TOPIC_PREFIX="+prefix, "DBZ_SNAPSHOT_MODE="+snapshotMode,
+		"DBZ_CONNECTOR_EXTRA="+strings.ReplaceAll(*pgdbzDbzConf, ",", "\n"))
+	if out, err := start.CombinedOutput(); err != nil {
+		b.Fatalf("starting Debezium: %v\n%s", err, out)
+	}
+	return func() {
+		if out, err := exec.Command("../scripts/debezium/debezium", "stop", dzDir).CombinedOutput(); err != nil {
+			b.Logf("stopping Debezium: %v\n%s", err, out)
+		}
+	}
+}
+
+// pgdbzDbzTopic is the topic Debezium writes the items table to.
+func pgdbzDbzTopic(s, snapshotMode string) string {
+	return "dbz" + strings.ReplaceAll(s, "_", "") + strings.ReplaceAll(snapshotMode, "_", "") + ".public.items"
 }
