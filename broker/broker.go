@@ -134,6 +134,10 @@ func New(cfg Config) (*Broker, error) {
 	b := &Broker{srv: srv, node: node, ln: ln, log: cfg.Logger}
 	if node != nil {
 		cg := newClusterGroups(node, cfg.NodeID, srv, cfg.Logger.With("component", "group"), cfg.Registerer, opts...)
+		cg.replicas = min(len(voters), 3)
+		if v, err := strconv.Atoi(cfg.Configs["offsets.topic.replication.factor"]); err == nil && v > 0 {
+			cg.replicas = min(len(voters), v)
+		}
 		proxy.set(cg)
 		b.coord = cg
 	} else {

@@ -37,13 +37,18 @@ type clusterGroups struct {
 	opts    []group.Option
 	log     *slog.Logger
 	retired *group.Coordinator
+	// replicas is how many live brokers __consumer_offsets waits for
+	// before it is created (Kafka's offsets.topic.replication.factor,
+	// at most the number of voters), so it never starts with one replica
+	// because one broker came up first.
+	replicas int
 
 	mu  sync.RWMutex
 	cur *group.Coordinator // nil: not leading
 }
 
 func newClusterGroups(meta images, self int32, store group.TopicLog, log *slog.Logger, reg prometheus.Registerer, opts ...group.Option) *clusterGroups {
-	g := &clusterGroups{meta: meta, self: self, store: store, log: log, retired: group.NewRetired(opts...)}
+	g := &clusterGroups{meta: meta, self: self, store: store, log: log, retired: group.NewRetired(opts...), replicas: 1}
 	g.opts = opts
 	if reg != nil {
 		// Each leadership gets a fresh coordinator whose metrics replace
@@ -157,7 +162,9 @@ func (g *clusterGroups) findCoordinator(req *kmsg.FindCoordinatorRequest) (kmsg.
 	}
 	im, _ := g.meta.Image()
 	if _, ok := im.Lookup(group.OffsetsTopic, 0); !ok {
-		if err := g.ensureOffsetsTopic(); err != nil {
+		if live := len(im.SortedBrokerIDs(true)); live < g.replicas {
+			g.log.Debug("waiting for brokers before creating __consumer_offsets", "live", live, "want", g.replicas)
+		} else if err := g.ensureOffsetsTopic(); err != nil {
 			g.log.Warn("creating __consumer_offsets", "err", err)
 		}
 		im, _ = g.meta.Image()

@@ -60,11 +60,17 @@ func (f *fakeImages) setLeader(leader, epoch int32) {
 type memTopicLog struct {
 	meta *fakeImages
 	self int32
-	mu   sync.Mutex
-	recs []kafkaproto.Record
+	mu      sync.Mutex
+	recs    []kafkaproto.Record
+	ensured int
 }
 
-func (m *memTopicLog) EnsureInternalTopic(string, int32, map[string]string) error { return nil }
+func (m *memTopicLog) EnsureInternalTopic(string, int32, map[string]string) error {
+	m.mu.Lock()
+	m.ensured++
+	m.mu.Unlock()
+	return nil
+}
 
 func (m *memTopicLog) AppendRecords(_ context.Context, _ string, _ int32, recs []kafkaproto.Record) error {
 	im, _ := m.meta.Image()
@@ -213,4 +219,34 @@ func TestClusterGroupsFollowTheOffsetsLeader(t *testing.T) {
 		}
 		return ""
 	})
+}
+
+// TestOffsetsTopicWaitsForReplicas: __consumer_offsets is not created
+// while fewer brokers are alive than it should have replicas.
+func TestOffsetsTopicWaitsForReplicas(t *testing.T) {
+	t.Parallel()
+	meta := newFakeImages()
+	meta.im = &cluster.Image{Brokers: map[int32]cluster.Broker{1: {ID: 1, Host: "h1", Port: 1}}, Topics: map[string]*cluster.Topic{}}
+	store := &memTopicLog{meta: meta, self: 1}
+	g := newClusterGroups(meta, 1, store, slog.New(slog.DiscardHandler), nil)
+	g.replicas = 3
+	req := kmsg.NewPtrFindCoordinatorRequest()
+	req.Version, req.CoordinatorKey = 3, "g"
+	resp, err := g.Handle(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := resp.(*kmsg.FindCoordinatorResponse).ErrorCode; code != kerr.CoordinatorNotAvailable.Code {
+		t.Fatalf("code %d, want COORDINATOR_NOT_AVAILABLE", code)
+	}
+	if store.ensured != 0 {
+		t.Fatalf("__consumer_offsets created with 1 of 3 brokers alive")
+	}
+	meta.im = &cluster.Image{Brokers: map[int32]cluster.Broker{1: {ID: 1}, 2: {ID: 2}, 3: {ID: 3}}, Topics: map[string]*cluster.Topic{}}
+	if _, err := g.Handle(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if store.ensured != 1 {
+		t.Fatalf("__consumer_offsets not created with 3 brokers alive (ensured %d)", store.ensured)
+	}
 }
