@@ -58,8 +58,8 @@ func (f *fakeImages) setLeader(leader, epoch int32) {
 // appendable only while broker self leads it in meta's image (as the
 // server refuses appends on a partition it does not lead).
 type memTopicLog struct {
-	meta *fakeImages
-	self int32
+	meta    *fakeImages
+	self    int32
 	mu      sync.Mutex
 	recs    []kafkaproto.Record
 	ensured int
