@@ -27,6 +27,7 @@ var (
 	pgdbzRounds  = flag.Int("pgdbz.rounds", 5, "paired streaming rounds of BenchmarkPostgresVsDebezium (order alternates)")
 	pgdbzRate    = flag.Int("pgdbz.rate", 5000, "rows/s of the paced writer in the latency phase")
 	pgdbzLatency = flag.Duration("pgdbz.latency", 10*time.Second, "how long the paced writer of the latency phase runs")
+	pgdbzDataDir = flag.String("pgdbz.datadir", "", "parent directory of the embedded broker's data (default: the test's temp dir; e.g. /dev/shm to take the disk's fsync out)")
 	pgdbzDbzConf = flag.String("pgdbz.dbzconf", "", "extra Debezium connector properties, comma-separated key=value (default: Debezium's defaults)")
 )
 
@@ -471,6 +472,15 @@ func (p *pgdbzSide) startSluice(b *testing.B, dir, snapshot string) (*lockedBuff
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		b.Fatal(err)
 	}
+	data := filepath.Join(dir, "data")
+	if *pgdbzDataDir != "" {
+		d, err := os.MkdirTemp(*pgdbzDataDir, "sluice-pgdbz-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = os.RemoveAll(d) })
+		data = d
+	}
 	p.setSeeds(b, pgdbzFreeAddr(b), "pgdbz.public.items")
 	file := filepath.Join(dir, "pipeline.yaml")
 	yaml := fmt.Sprintf(`version: 1
@@ -483,7 +493,7 @@ pipelines:
       dsn: %s
       tables: [public.items]
       snapshot: %s
-`, filepath.Join(dir, "data"), p.seeds, p.dsn, snapshot)
+`, data, p.seeds, p.dsn, snapshot)
 	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
 		b.Fatal(err)
 	}
