@@ -91,6 +91,12 @@ type Config struct {
 	// transactional logical decoding messages with its prefix (table
 	// empty; replication then asks pgoutput for messages, Postgres 14+).
 	Outbox *router.Router
+	// OutboxCleanup (table mode only) deletes routed outbox rows once the
+	// broker acknowledged the records that carried them (Ack), on its own
+	// connection, OutboxCleanBatch ids per DELETE (default
+	// router.DefaultCleanBatch).
+	OutboxCleanup    bool
+	OutboxCleanBatch int
 }
 
 var pipelineName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
@@ -175,6 +181,9 @@ func (c *Config) Validate() error {
 				bad("outbox.table", "%q is also in tables; the outbox table gets no changelog topic", c.Outbox.Table())
 			}
 		}
+	}
+	if c.OutboxCleanup && (c.Outbox == nil || c.Outbox.Table() == "") {
+		bad("outbox_cleanup", "needs an outbox table (messages leave no rows to delete)")
 	}
 	seen := map[string]bool{}
 	for i, t := range c.Tables {

@@ -148,7 +148,10 @@ func TestOutboxTableMode(t *testing.T) {
 func TestOutboxMessageMode(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	rt, err := router.New(router.Config{Prefix: "app.outbox"})
+	// Messages are database-wide: a prefix of its own keeps parallel
+	// tests' messages out.
+	prefix := "app.outbox." + e.suffix
+	rt, err := router.New(router.Config{Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,11 +180,11 @@ func TestOutboxMessageMode(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	emit(true, "app.outbox", msg(1), false)
-	emit(true, "app.outbox", msg(2), true)
-	emit(false, "app.outbox", msg(3), false)
+	emit(true, prefix, msg(1), false)
+	emit(true, prefix, msg(2), true)
+	emit(false, prefix, msg(3), false)
 	emit(true, "other", msg(4), false)
-	emit(true, "app.outbox", msg(5), false)
+	emit(true, prefix, msg(5), false)
 	recs := readOutbox(t, s, func(all []connectors.Record) bool { return len(events(all)) >= 2 })
 	got := events(recs)
 	want := []string{`outbox.event.cart c1 e1 {"n":1}`, `outbox.event.cart c1 e5 {"n":5}`}
@@ -202,8 +205,9 @@ func TestOutboxResumeInsideTransaction(t *testing.T) {
 			cfg := e.config()
 			cfg.MaxBatch = 3
 			const ev = `'{"id":"e' || g || '","aggregatetype":"a","aggregateid":"k","type":"t","payload":{"n":' || g || '}}'`
-			write := "SELECT pg_logical_emit_message(true, 'app.outbox', " + ev + ") FROM generate_series(1, 10) g"
-			rc := router.Config{Prefix: "app.outbox"}
+			prefix := "app.outbox." + e.suffix // messages are database-wide
+			write := "SELECT pg_logical_emit_message(true, '" + prefix + "', " + ev + ") FROM generate_series(1, 10) g"
+			rc := router.Config{Prefix: prefix}
 			if mode == "table" {
 				obx := e.table("outbox")
 				e.exec("CREATE TABLE " + obx + ` (id text PRIMARY KEY, aggregatetype text NOT NULL, aggregateid text NOT NULL,
@@ -255,14 +259,15 @@ func TestOutboxResumeInsideTransaction(t *testing.T) {
 func TestOutboxBadEventFailsStream(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	rt, err := router.New(router.Config{Prefix: "app.outbox"})
+	prefix := "app.outbox." + e.suffix // messages are database-wide
+	rt, err := router.New(router.Config{Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := e.config()
 	cfg.Outbox = rt
 	s := e.open(cfg, nil)
-	e.exec(`SELECT pg_logical_emit_message(true, 'app.outbox', '{"id":"e1","aggregatetype":"a"}')`)
+	e.exec(`SELECT pg_logical_emit_message(true, $1, '{"id":"e1","aggregatetype":"a"}')`, prefix)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for {
@@ -320,5 +325,148 @@ func TestOutboxPublicationTables(t *testing.T) {
 	open(cfg)
 	if got := published(); len(got) != 0 {
 		t.Fatalf("message mode without tables publishes %v, want none", got)
+	}
+}
+
+// TestOutboxCleanup: with OutboxCleanup, a routed row is deleted only after
+// the position of the batch that carried it is acknowledged; rows of
+// unacknowledged transactions stay; a restart from the acknowledged
+// position re-delivers only the unacknowledged events, whose rows go at
+// their own ack; DELETEs remove at most OutboxCleanBatch rows each.
+func TestOutboxCleanup(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	obx, dels := e.table("outbox"), e.table("outbox_dels")
+	e.exec("CREATE TABLE " + obx + ` (id uuid PRIMARY KEY, aggregatetype text NOT NULL, aggregateid text NOT NULL,
+		type text NOT NULL, payload jsonb NOT NULL)`)
+	// Every DELETE statement on the outbox logs how many rows it removed.
+	e.exec("CREATE TABLE " + dels + " (n int NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())")
+	e.exec(fmt.Sprintf(`CREATE FUNCTION %[1]s_f() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN INSERT INTO %[1]s (n) SELECT count(*) FROM gone; RETURN NULL; END $$`, dels))
+	e.exec(fmt.Sprintf(`CREATE TRIGGER %[1]s_t AFTER DELETE ON %[2]s REFERENCING OLD TABLE AS gone
+		FOR EACH STATEMENT EXECUTE FUNCTION %[1]s_f()`, dels, obx))
+	t.Cleanup(func() { _, _ = e.pool.Exec(context.Background(), "DROP FUNCTION IF EXISTS "+dels+"_f() CASCADE") })
+	rt, err := router.New(router.Config{Table: "public." + obx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config()
+	cfg.Outbox, cfg.OutboxCleanup, cfg.OutboxCleanBatch = rt, true, 2
+	s := e.open(cfg, nil)
+
+	id := func(n int) string { return fmt.Sprintf("00000000-0000-0000-0000-%012d", n) }
+	insert := func(from, to int) {
+		t.Helper()
+		e.exec(fmt.Sprintf(`INSERT INTO %s SELECT ('00000000-0000-0000-0000-' || lpad(g::text, 12, '0'))::uuid,
+			'order', 'o' || g, 'created', jsonb_build_object('n', g) FROM generate_series(%d, %d) g`, obx, from, to))
+	}
+	left := func() []string {
+		t.Helper()
+		rows, err := e.pool.Query(context.Background(), "SELECT id::text FROM "+obx+" ORDER BY id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	ids := func(ns ...int) []string {
+		var out []string
+		for _, n := range ns {
+			out = append(out, id(n))
+		}
+		return out
+	}
+	// read reads without acking until n events arrived; returns their ids
+	// and the last batch's position (the commit of the last transaction).
+	read := func(s *Source, n int) ([]string, connectors.Position) {
+		t.Helper()
+		var got []string
+		var pos connectors.Position
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for len(got) < n {
+			b, err := s.Read(ctx)
+			if err != nil {
+				t.Fatalf("Read (got %q): %v", got, err)
+			}
+			for _, r := range b.Records {
+				if v, ok := r.Header("id"); ok {
+					got = append(got, string(v))
+				}
+			}
+			if b.Position != nil {
+				pos = b.Position
+			}
+		}
+		return got, pos
+	}
+	// waitLeft waits until exactly want rows remain (the DELETE runs on
+	// the cleanup goroutine after Ack).
+	waitLeft := func(want []string) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); fmt.Sprint(left()) != fmt.Sprint(want); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("outbox rows: got %q, want %q", left(), want)
+			}
+		}
+	}
+
+	insert(1, 3)
+	got1, p1 := read(s, 3)
+	insert(4, 5)
+	got2, _ := read(s, 2)
+	if fmt.Sprint(got1, got2) != fmt.Sprint(ids(1, 2, 3), ids(4, 5)) {
+		t.Fatalf("events %q %q, want 1..3 then 4..5", got1, got2)
+	}
+	// Read but unacknowledged: nothing may be deleted.
+	if got := left(); fmt.Sprint(got) != fmt.Sprint(ids(1, 2, 3, 4, 5)) {
+		t.Fatalf("before any ack, rows %q, want all five", got)
+	}
+	if err := s.Ack(context.Background(), p1); err != nil {
+		t.Fatal(err)
+	}
+	waitLeft(ids(4, 5)) // the second transaction is not acknowledged: its rows stay
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	// Restart from the acknowledged position: only 4 and 5 come again.
+	s2 := e.open(cfg, p1)
+	got3, p3 := read(s2, 2)
+	if fmt.Sprint(got3) != fmt.Sprint(ids(4, 5)) {
+		t.Fatalf("after restart, events %q, want only the unacknowledged 4, 5", got3)
+	}
+	if got := left(); fmt.Sprint(got) != fmt.Sprint(ids(4, 5)) {
+		t.Fatalf("after restart, before the ack, rows %q, want 4, 5", got)
+	}
+	if err := s2.Ack(context.Background(), p3); err != nil {
+		t.Fatal(err)
+	}
+	waitLeft(nil)
+
+	// Batched: 3 rows in DELETEs of at most 2, then 2 rows in one.
+	rows, err := e.pool.Query(context.Background(), "SELECT n FROM "+dels+" ORDER BY at")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var sizes []int
+	for rows.Next() {
+		var n int
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, n)
+	}
+	if fmt.Sprint(sizes) != "[2 1 2]" {
+		t.Fatalf("DELETE sizes %v, want [2 1 2]", sizes)
 	}
 }

@@ -25,20 +25,24 @@ func TestOutboxConfig(t *testing.T) {
 		name    string
 		tables  []string
 		rt      *router.Router
+		cleanup bool
 		wantErr string // substring; empty: valid
 	}{
-		{"no tables no outbox", nil, nil, "tables: required"},
-		{"outbox table without tables", nil, tableRT, ""},
-		{"message outbox without tables", nil, msgRT, ""},
-		{"outbox table plus tables", []string{"public.orders"}, tableRT, ""},
-		{"outbox table also in tables", []string{"outbox"}, tableRT, "outbox.table"},
-		{"outbox table also in tables qualified", []string{"public.outbox"}, tableRT, "outbox.table"},
-		{"bad outbox table name", nil, mustRouter(t, router.Config{Table: "a.b.c"}), "outbox.table"},
+		{"no tables no outbox", nil, nil, false, "tables: required"},
+		{"outbox table without tables", nil, tableRT, false, ""},
+		{"message outbox without tables", nil, msgRT, false, ""},
+		{"outbox table plus tables", []string{"public.orders"}, tableRT, false, ""},
+		{"outbox table also in tables", []string{"outbox"}, tableRT, false, "outbox.table"},
+		{"outbox table also in tables qualified", []string{"public.outbox"}, tableRT, false, "outbox.table"},
+		{"bad outbox table name", nil, mustRouter(t, router.Config{Table: "a.b.c"}), false, "outbox.table"},
+		{"cleanup of an outbox table", nil, tableRT, true, ""},
+		{"cleanup of messages", nil, msgRT, true, "outbox_cleanup"},
+		{"cleanup without outbox", []string{"public.orders"}, nil, true, "outbox_cleanup"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := New(Config{Pipeline: "p", DSN: "postgres://x", Tables: tc.tables, Outbox: tc.rt})
+			_, err := New(Config{Pipeline: "p", DSN: "postgres://x", Tables: tc.tables, Outbox: tc.rt, OutboxCleanup: tc.cleanup})
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Fatalf("New: %v", err)

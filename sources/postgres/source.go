@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sluicehq/sluice/connectors"
+	"github.com/sluicehq/sluice/outbox/router"
 )
 
 var (
@@ -49,6 +50,15 @@ type Source struct {
 
 	acked atomic.Uint64 // flush LSN acknowledged (0: none yet)
 	wake  wakeup        // nudges the stream to send a status update
+
+	// Outbox cleanup (OutboxCleanup; nil otherwise, set by Open): the
+	// stream Adds routed ids at their transaction's commit LSN; Ack stores
+	// the acknowledged bound in cleanTo and signals cleanKick; the cleanup
+	// goroutine DELETEs on cleanPool, its own connection.
+	cleaner   *router.Cleaner
+	cleanPool *pgxpool.Pool
+	cleanTo   atomic.Uint64
+	cleanKick chan struct{}
 
 	mu      sync.Mutex
 	opened  bool
@@ -177,6 +187,20 @@ func (s *Source) Open(ctx context.Context, from connectors.Position) (err error)
 	if err := errors.Join(errPre, err, errObx); err != nil {
 		return err
 	}
+	if obx != nil && s.cfg.OutboxCleanup {
+		c, cp, errC := newCleaner(&s.cfg, obx)
+		if errC != nil {
+			return errC
+		}
+		defer func() {
+			if err != nil {
+				cp.Close()
+			}
+		}()
+		s.mu.Lock()
+		s.cleaner, s.cleanPool, s.cleanKick = c, cp, make(chan struct{}, 1)
+		s.mu.Unlock()
+	}
 	if needSlot {
 		// Tables the publication does not hold yet have never been
 		// streamed: with a position, they are snapshotted like unfinished ones.
@@ -248,6 +272,13 @@ func (s *Source) Open(ctx context.Context, from connectors.Position) (err error)
 			s.monitor(runCtx)
 		}()
 	}
+	if s.cleaner != nil {
+		s.wg.Add(1)
+		go func() { // owned by s.wg; exits on Close
+			defer s.wg.Done()
+			s.clean(runCtx)
+		}()
+	}
 	return nil
 }
 
@@ -285,7 +316,39 @@ func (s *Source) Ack(_ context.Context, upTo connectors.Position) error {
 	}
 	s.m.checkpoint.Set(float64(s.acked.Load()))
 	s.wake.nudge()
+	if s.cleaner != nil {
+		// Every transaction committed before the bound is durable: its
+		// routed rows may go. The DELETE runs on the cleanup goroutine, so
+		// a slow or failing one never holds up Ack or the stream.
+		if b := cleanBound(pos); b > 0 {
+			for {
+				cur := s.cleanTo.Load()
+				if b <= cur || s.cleanTo.CompareAndSwap(cur, b) {
+					break
+				}
+			}
+			select {
+			case s.cleanKick <- struct{}{}:
+			default:
+			}
+		}
+	}
 	return nil
+}
+
+// cleanBound is the highest commit LSN whose transaction pos covers whole:
+// between transactions (seq 0) every commit record starting before Flush;
+// inside the transaction committing at Commit, every earlier one (its own
+// routed rows wait for its commit position).
+func cleanBound(pos *position) uint64 {
+	b := pos.Flush
+	if pos.Seq > 0 && pos.Commit > b {
+		b = pos.Commit
+	}
+	if b == 0 {
+		return 0
+	}
+	return b - 1
 }
 
 // Close stops every goroutine, closes the connections (a temporary
@@ -298,7 +361,7 @@ func (s *Source) Close(_ context.Context) error {
 		return nil
 	}
 	s.closed = true
-	cancel, pool := s.cancel, s.pool
+	cancel, pool, cleanPool := s.cancel, s.pool, s.cleanPool
 	s.mu.Unlock()
 	if cancel != nil {
 		cancel()
@@ -307,6 +370,9 @@ func (s *Source) Close(_ context.Context) error {
 	s.q.fail(ErrClosed)
 	if pool != nil {
 		pool.Close()
+	}
+	if cleanPool != nil {
+		cleanPool.Close()
 	}
 	return nil
 }

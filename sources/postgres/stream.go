@@ -33,6 +33,7 @@ type streamer struct {
 	lastLSN  uint64
 	recs     []connectors.Record
 	now      int64
+	routed   []string // outbox ids routed in the open transaction (OutboxCleanup)
 
 	conn       *pgconn.PgConn
 	lastIdle   time.Time // last keepalive position pushed
@@ -108,7 +109,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // stop LSN (errStop).
 func (st *streamer) session(ctx context.Context, conn *pgconn.PgConn) error {
 	s := st.s
-	st.conn, st.rels, st.inTx, st.recs = conn, map[uint32]*relation{}, false, nil
+	st.conn, st.rels, st.inTx, st.recs, st.routed = conn, map[uint32]*relation{}, false, nil, st.routed[:0]
 	defer func() { st.conn = nil; s.wake.set(nil) }()
 	args := []string{"proto_version '1'", "publication_names '" + s.cfg.Publication + "'"}
 	if s.messageOutbox() {
@@ -265,7 +266,16 @@ func (st *streamer) handle(ctx context.Context, lsn uint64, data []byte) error {
 	switch data[0] {
 	case 'I', 'U', 'D':
 		st.seq++
-		if !st.inTx || st.from.covers(pglogrepl.LSN(st.commit), st.seq) {
+		if !st.inTx {
+			return nil
+		}
+		if st.from.covers(pglogrepl.LSN(st.commit), st.seq) {
+			if s.cleaner != nil && data[0] == 'I' {
+				// Routed before the resume point (perhaps by an earlier run
+				// that stopped inside this transaction, before its commit
+				// was acked): still the cleaner's to delete.
+				return st.coveredOutboxID(data)
+			}
 			return nil
 		}
 		var m changeMsg
@@ -323,7 +333,7 @@ func (st *streamer) handle(ctx context.Context, lsn uint64, data []byte) error {
 			st.emitted = position{Flush: max(st.emitted.Flush, st.stopAt), Pending: st.from.Pending}
 			return errStop
 		}
-		st.inTx, st.commit, st.xid, st.seq = true, uint64(b.FinalLSN), int64(b.Xid), 0
+		st.inTx, st.commit, st.xid, st.seq, st.routed = true, uint64(b.FinalLSN), int64(b.Xid), 0, st.routed[:0]
 		st.commitMs, st.now = b.CommitTime.UnixMilli(), time.Now().UnixMilli()
 		return nil
 	case 'C':
@@ -334,6 +344,13 @@ func (st *streamer) handle(ctx context.Context, lsn uint64, data []byte) error {
 		c := msg.(*pglogrepl.CommitMessage)
 		st.inTx = false
 		pos := position{Flush: uint64(c.TransactionEndLSN), Pending: st.from.Pending}
+		if len(st.routed) > 0 {
+			// Before the push: an Ack covering this commit can only follow
+			// it. Keyed by the commit LSN, which only a position at or past
+			// this commit covers (cleanBound).
+			s.cleaner.Add(st.commit, st.routed...)
+			st.routed = st.routed[:0]
+		}
 		if uint64(c.TransactionEndLSN) <= st.emitted.Flush && len(st.recs) == 0 {
 			return nil // replayed and skipped whole
 		}
@@ -419,7 +436,37 @@ func (st *streamer) routeRow(ctx context.Context, lsn uint64, rel *relation, m *
 	if err != nil {
 		return fmt.Errorf("outbox table %s: %w", rel.name, err)
 	}
+	if st.s.cleaner != nil {
+		id, _ := rec.Header("id")
+		st.routed = append(st.routed, string(id))
+	}
 	return st.appendEvent(ctx, lsn, rec)
+}
+
+// coveredOutboxID notes the id of an outbox insert the resume point
+// covers (not emitted again), so cleanup still deletes its row.
+func (st *streamer) coveredOutboxID(data []byte) error {
+	var m changeMsg
+	var err error
+	m, st.scratch, err = parseChange(data, st.scratch[:0])
+	if err != nil {
+		return err
+	}
+	rel := st.rels[m.relID]
+	if rel == nil || !rel.outbox || m.new == nil {
+		return nil
+	}
+	after, err := st.s.imageFrom(rel, m.new, false)
+	if err != nil {
+		return err
+	}
+	rec, err := st.s.cfg.Outbox.RouteRow(after)
+	if err != nil {
+		return nil // never routed (the stream failed on it): nothing to delete
+	}
+	id, _ := rec.Header("id")
+	st.routed = append(st.routed, string(id))
+	return nil
 }
 
 // appendEvent adds a routed outbox event to the transaction's records, in
