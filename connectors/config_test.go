@@ -268,13 +268,12 @@ func TestLoadInvalid(t *testing.T) {
 			kind: ErrConflict,
 		},
 		{
-			name: "outbox cleanup needs a mysql outbox table",
+			name: "outbox cleanup needs an outbox table",
 			in: "version: 1\npipelines:\n  - name: s\n    source:\n      type: postgres\n      dsn: postgres://h/db\n" +
 				"      outbox: {prefix: p, cleanup: true}\n  - name: t\n    source:\n      type: postgres\n      dsn: postgres://h/db\n" +
 				"      outbox: {table: public.outbox, cleanup: true, clean_batch: 0}\n",
 			want: []string{
 				`p.yaml:7:36: pipelines[0].source.outbox.cleanup: cleanup deletes rows of an outbox table; messages (prefix) leave nothing to delete`,
-				`p.yaml:12:47: pipelines[1].source.outbox.cleanup: not supported by the postgres source yet; use prefix (no table to clean) or delete routed rows yourself`,
 				`p.yaml:12:66: pipelines[1].source.outbox.clean_batch: want a whole number from 1 to 10000, got "0"`,
 			},
 			kind: ErrConflict,

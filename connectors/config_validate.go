@@ -376,11 +376,8 @@ func (o *OutboxConfig) validate(v *validator, path string, s *SourceConfig, kind
 	if o.Table != "" && checkTable(v, path+".table", o.Table, kind) && tables[o.Table] {
 		v.add(path+".table", ErrConflict, "%q is also in tables; the outbox table gets no changelog topic", o.Table)
 	}
-	switch {
-	case o.Cleanup && o.Table == "":
+	if o.Cleanup && o.Table == "" {
 		v.add(path+".cleanup", ErrConflict, "cleanup deletes rows of an outbox table; messages (prefix) leave nothing to delete")
-	case o.Cleanup && s.Type == SourcePostgres:
-		v.add(path+".cleanup", ErrInvalid, "not supported by the postgres source yet; use prefix (no table to clean) or delete routed rows yourself")
 	}
 	if o.Table == "" && o.Prefix != "" && o.Columns != (OutboxColumns{}) {
 		v.add(path+".columns", ErrConflict, "columns map an outbox table; a prefix's messages have fixed fields")

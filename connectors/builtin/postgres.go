@@ -23,6 +23,7 @@ func postgresSource(p *connectors.PipelineConfig, o Options) (func() (connectors
 			return nil, err
 		}
 		cfg.Outbox = rt
+		cfg.OutboxCleanup, cfg.OutboxCleanBatch = s.Outbox.Cleanup, s.Outbox.CleanBatch
 	}
 	if _, err := postgres.New(cfg); err != nil { // check the config at start
 		return nil, err
