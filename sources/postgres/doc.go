@@ -6,7 +6,8 @@
 // Ownership. A Source owns, from Open until Close: a pgx pool (snapshot
 // reads, catalog and type lookups, heartbeats, slot metrics), at most one
 // replication connection (owned by the stream goroutine, or held idle by the
-// snapshot phase while its exported snapshot is in use), and the goroutines
+// snapshot phase while its exported snapshot is in use), with OutboxCleanup
+// a one-connection pool for the cleaner's DELETEs, and the goroutines
 // listed in DESIGN.md. Close stops and waits for all of them.
 //
 // Invariants.
@@ -25,6 +26,10 @@
 //     the shared, immutable outbox/router.Router and travel with their
 //     transaction's records, so the two invariants above hold for them too;
 //     the outbox table never gets a changelog topic or a snapshot.
+//   - With OutboxCleanup, a routed outbox row is deleted only after Ack
+//     acknowledged a Position covering its transaction's commit: its record
+//     is durable in the broker first. A failed DELETE is retried at the next
+//     Ack and never fails the source.
 //   - pgoutput parsing never panics out of the package: a panic becomes an
 //     error carrying the LSN (ErrDecode).
 //
