@@ -64,6 +64,8 @@ broker and Apache Kafka with the same flags to compare them.`,
 	f.IntVar(&cfg.MaxInFlight, "max-in-flight", 10_000, "records produced but not yet acknowledged")
 	f.DurationVar(&cfg.Linger, "linger", 0, "producer linger")
 	f.StringVar(&cfg.Acks, "acks", "all", "acks: all (idempotent), 1 or 0")
+	f.Int16Var(&cfg.ReplicationFactor, "replication-factor", -1, "replicas per partition of the topic (default: the broker's)")
+	f.StringToStringVar(&cfg.TopicConfigs, "topic-config", nil, "topic config key=value set at creation, e.g. min.insync.replicas=2 (repeatable)")
 	cmd.AddCommand(newBenchE2ECmd())
 	return cmd
 }

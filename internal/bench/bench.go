@@ -29,6 +29,10 @@ type Config struct {
 	MaxInFlight int
 	Linger      time.Duration
 	Acks        string // "all", "1", "0"
+	// ReplicationFactor of the topic; 0 or -1 leaves it to the broker.
+	ReplicationFactor int16
+	// TopicConfigs are set on the topic at creation (e.g. min.insync.replicas).
+	TopicConfigs map[string]string
 }
 
 // Result holds the figures of one run.
@@ -64,7 +68,18 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	defer admCl.Close()
 	adm := kadm.NewClient(admCl)
-	resp, err := adm.CreateTopic(ctx, cfg.Partitions, -1, nil, cfg.Topic)
+	rf := cfg.ReplicationFactor
+	if rf == 0 {
+		rf = -1
+	}
+	var configs map[string]*string
+	for k, v := range cfg.TopicConfigs {
+		if configs == nil {
+			configs = make(map[string]*string, len(cfg.TopicConfigs))
+		}
+		configs[k] = &v
+	}
+	resp, err := adm.CreateTopic(ctx, cfg.Partitions, rf, configs, cfg.Topic)
 	if err == nil {
 		err = resp.Err
 	}

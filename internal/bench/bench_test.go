@@ -34,6 +34,12 @@ func TestRunCountsEverything(t *testing.T) {
 	if _, err := Run(ctx, cfg); err == nil {
 		t.Fatal("a second run on the same topic must fail: the topic exists")
 	}
+	withTopic := cfg
+	withTopic.Topic, withTopic.Records, withTopic.ReplicationFactor = "d", 10, 1
+	withTopic.TopicConfigs = map[string]string{"min.insync.replicas": "1"}
+	if r, err := Run(ctx, withTopic); err != nil || r.ConsumedCount != 10 {
+		t.Fatalf("run with replication factor and topic config: %+v, %v", r, err)
+	}
 	if _, err := Run(ctx, Config{Kafka: cfg.Kafka, Topic: "c", Partitions: 1, Records: 1, ValueBytes: 1, Acks: "2"}); err == nil {
 		t.Fatal("acks=2 accepted")
 	}
