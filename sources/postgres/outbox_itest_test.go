@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -360,23 +361,7 @@ func TestOutboxCleanup(t *testing.T) {
 		e.exec(fmt.Sprintf(`INSERT INTO %s SELECT ('00000000-0000-0000-0000-' || lpad(g::text, 12, '0'))::uuid,
 			'order', 'o' || g, 'created', jsonb_build_object('n', g) FROM generate_series(%d, %d) g`, obx, from, to))
 	}
-	left := func() []string {
-		t.Helper()
-		rows, err := e.pool.Query(context.Background(), "SELECT id::text FROM "+obx+" ORDER BY id")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		var out []string
-		for rows.Next() {
-			var s string
-			if err := rows.Scan(&s); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, s)
-		}
-		return out
-	}
+	left := func() []string { t.Helper(); return outboxIDs(t, e, obx) }
 	ids := func(ns ...int) []string {
 		var out []string
 		for _, n := range ns {
@@ -384,40 +369,8 @@ func TestOutboxCleanup(t *testing.T) {
 		}
 		return out
 	}
-	// read reads without acking until n events arrived; returns their ids
-	// and the last batch's position (the commit of the last transaction).
-	read := func(s *Source, n int) ([]string, connectors.Position) {
-		t.Helper()
-		var got []string
-		var pos connectors.Position
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		for len(got) < n {
-			b, err := s.Read(ctx)
-			if err != nil {
-				t.Fatalf("Read (got %q): %v", got, err)
-			}
-			for _, r := range b.Records {
-				if v, ok := r.Header("id"); ok {
-					got = append(got, string(v))
-				}
-			}
-			if b.Position != nil {
-				pos = b.Position
-			}
-		}
-		return got, pos
-	}
-	// waitLeft waits until exactly want rows remain (the DELETE runs on
-	// the cleanup goroutine after Ack).
-	waitLeft := func(want []string) {
-		t.Helper()
-		for deadline := time.Now().Add(30 * time.Second); fmt.Sprint(left()) != fmt.Sprint(want); time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("outbox rows: got %q, want %q", left(), want)
-			}
-		}
-	}
+	read := func(s *Source, n int) ([]string, connectors.Position) { t.Helper(); return readEventIDs(t, s, n) }
+	waitLeft := func(want []string) { t.Helper(); waitOutboxIDs(t, e, obx, want) }
 
 	insert(1, 3)
 	got1, p1 := read(s, 3)
@@ -469,4 +422,184 @@ func TestOutboxCleanup(t *testing.T) {
 	if fmt.Sprint(sizes) != "[2 1 2]" {
 		t.Fatalf("DELETE sizes %v, want [2 1 2]", sizes)
 	}
+}
+
+// outboxIDs lists the ids left in the outbox table.
+func outboxIDs(t *testing.T, e *pgEnv, obx string) []string {
+	t.Helper()
+	rows, err := e.pool.Query(context.Background(), "SELECT id::text FROM "+obx+" ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// waitOutboxIDs waits until exactly want rows remain (the DELETE runs on
+// the cleanup goroutine after Ack).
+func waitOutboxIDs(t *testing.T, e *pgEnv, obx string, want []string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); fmt.Sprint(outboxIDs(t, e, obx)) != fmt.Sprint(want); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox rows: got %q, want %q", outboxIDs(t, e, obx), want)
+		}
+	}
+}
+
+// readEventIDs reads without acking until n events arrived; returns their
+// ids and the last batch's position (the commit of the last transaction).
+func readEventIDs(t *testing.T, s *Source, n int) ([]string, connectors.Position) {
+	t.Helper()
+	var got []string
+	var pos connectors.Position
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for len(got) < n {
+		b, err := s.Read(ctx)
+		if err != nil {
+			t.Fatalf("Read (got %q): %v", got, err)
+		}
+		for _, r := range b.Records {
+			if v, ok := r.Header("id"); ok {
+				got = append(got, string(v))
+			}
+		}
+		if b.Position != nil {
+			pos = b.Position
+		}
+	}
+	return got, pos
+}
+
+// warnSignal is a slog handler that signals each warning whose message
+// contains msg.
+type warnSignal struct {
+	msg string
+	ch  chan struct{}
+}
+
+func (h *warnSignal) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+func (h *warnSignal) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, h.msg) {
+		select {
+		case h.ch <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+func (h *warnSignal) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *warnSignal) WithGroup(string) slog.Handler      { return h }
+
+// TestOutboxCleanupFailureRetried: a DELETE that fails is logged, does not
+// stop the stream, and its rows go at the next Ack.
+func TestOutboxCleanupFailureRetried(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	obx, blk := e.table("outbox"), e.table("outbox_block")
+	e.exec("CREATE TABLE " + obx + ` (id text PRIMARY KEY, aggregatetype text NOT NULL, aggregateid text NOT NULL,
+		type text NOT NULL, payload jsonb NOT NULL)`)
+	// While blk has a row, every DELETE on the outbox fails.
+	e.exec("CREATE TABLE " + blk + " (b int)")
+	e.exec(fmt.Sprintf(`CREATE FUNCTION %[1]s_f() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN IF EXISTS (SELECT 1 FROM %[1]s) THEN RAISE EXCEPTION 'cleanup blocked'; END IF; RETURN NULL; END $$`, blk))
+	e.exec(fmt.Sprintf(`CREATE TRIGGER %[1]s_t BEFORE DELETE ON %[2]s FOR EACH STATEMENT EXECUTE FUNCTION %[1]s_f()`, blk, obx))
+	t.Cleanup(func() { _, _ = e.pool.Exec(context.Background(), "DROP FUNCTION IF EXISTS "+blk+"_f() CASCADE") })
+	rt, err := router.New(router.Config{Table: "public." + obx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config()
+	cfg.Outbox, cfg.OutboxCleanup = rt, true
+	warned := &warnSignal{msg: "outbox cleanup failed", ch: make(chan struct{}, 1)}
+	s, err := New(cfg, WithLogger(slog.New(warned)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Open(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	ins := func(id string) {
+		e.exec("INSERT INTO "+obx+" VALUES ($1, 'order', 'o', 'created', '{}')", id)
+	}
+
+	ins("e1")
+	_, p1 := readEventIDs(t, s, 1)
+	e.exec("INSERT INTO " + blk + " VALUES (1)")
+	if err := s.Ack(ctx, p1); err != nil {
+		t.Fatalf("Ack with a failing cleanup: %v", err)
+	}
+	select {
+	case <-warned.ch:
+	case <-ctx.Done():
+		t.Fatal("no warning for the failed DELETE")
+	}
+	if got := outboxIDs(t, e, obx); fmt.Sprint(got) != "[e1]" {
+		t.Fatalf("after the failed DELETE, rows %q, want [e1]", got)
+	}
+	e.exec("DELETE FROM " + blk)
+	ins("e2")
+	got, p2 := readEventIDs(t, s, 1) // the stream goes on
+	if fmt.Sprint(got) != "[e2]" {
+		t.Fatalf("events after the failed cleanup %q, want [e2]", got)
+	}
+	if err := s.Ack(ctx, p2); err != nil {
+		t.Fatal(err)
+	}
+	waitOutboxIDs(t, e, obx, nil) // e1 retried with e2
+}
+
+// TestOutboxCleanupResumeInsideTransaction: a transaction cut into batches
+// keeps its rows until its commit is acked, even when a batch inside it is;
+// resuming inside it, the rows routed before the resume point are deleted
+// with the rest at the commit's ack.
+func TestOutboxCleanupResumeInsideTransaction(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	obx := e.table("outbox")
+	e.exec("CREATE TABLE " + obx + ` (id text PRIMARY KEY, aggregatetype text NOT NULL, aggregateid text NOT NULL,
+		type text NOT NULL, payload jsonb NOT NULL)`)
+	rt, err := router.New(router.Config{Table: "public." + obx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config()
+	cfg.Outbox, cfg.OutboxCleanup, cfg.MaxBatch = rt, true, 2
+	s := e.open(cfg, nil)
+	e.exec("INSERT INTO " + obx + ` SELECT 'e' || g, 'a', 'k', 't', '{}' FROM generate_series(1, 3) g`)
+	got, mid := readEventIDs(t, s, 2)
+	if fmt.Sprint(got) != "[e1 e2]" {
+		t.Fatalf("first batch %q, want [e1 e2]", got)
+	}
+	if err := s.Ack(context.Background(), mid); err != nil {
+		t.Fatal(err)
+	}
+	// The ack inside the transaction deletes nothing; Close waits for the
+	// cleanup goroutine, so a wrong DELETE would have run by now or never.
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := outboxIDs(t, e, obx); fmt.Sprint(got) != "[e1 e2 e3]" {
+		t.Fatalf("after an ack inside the transaction, rows %q, want all three", got)
+	}
+	s2 := e.open(cfg, mid)
+	got, end := readEventIDs(t, s2, 1)
+	if fmt.Sprint(got) != "[e3]" {
+		t.Fatalf("after resuming, events %q, want [e3]", got)
+	}
+	if err := s2.Ack(context.Background(), end); err != nil {
+		t.Fatal(err)
+	}
+	waitOutboxIDs(t, e, obx, nil)
 }
