@@ -40,6 +40,22 @@ func newCleaner(cfg *Config, obx *table) (*router.Cleaner, *pgxpool.Pool, error)
 	return c, pool, nil
 }
 
+// checkCleanable warns when a DELETE on the outbox table would be refused
+// while it is published: it has no replica identity (no primary key, or
+// REPLICA IDENTITY NOTHING). Only a warning: a publication without
+// deletes (use_existing_publication) allows the DELETE anyway.
+func (s *Source) checkCleanable(ctx context.Context, pool *pgxpool.Pool, obx *table) {
+	var ok bool
+	err := pool.QueryRow(ctx, `SELECT CASE c.relreplident
+			WHEN 'f' THEN true WHEN 'i' THEN true WHEN 'n' THEN false
+			ELSE EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) END
+		FROM pg_class c WHERE c.oid = $1`, obx.oid).Scan(&ok)
+	if err == nil && !ok {
+		s.log.Warn("outbox cleanup: the outbox table has no replica identity (primary key), so Postgres refuses DELETEs on it while it is published with deletes; rows will stay",
+			"table", obx.fullName())
+	}
+}
+
 // clean deletes routed outbox rows up to the acknowledged bound each time
 // Ack signals one, until ctx ends. A failed DELETE is logged; its ids stay
 // pending and are retried at the next Ack. It never fails the source.

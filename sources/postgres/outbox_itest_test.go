@@ -603,3 +603,49 @@ func TestOutboxCleanupResumeInsideTransaction(t *testing.T) {
 	}
 	waitOutboxIDs(t, e, obx, nil)
 }
+
+// TestOutboxCleanupWarnsWithoutReplicaIdentity: Open warns when the outbox
+// table has no primary key (its DELETEs would be refused while published);
+// with one it does not.
+func TestOutboxCleanupWarnsWithoutReplicaIdentity(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, key string
+		warn      bool
+	}{{"no key", "", true}, {"primary key", " PRIMARY KEY", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			obx := e.table("outbox")
+			e.exec("CREATE TABLE " + obx + ` (id text` + tc.key + `, aggregatetype text NOT NULL, aggregateid text NOT NULL,
+				type text NOT NULL, payload jsonb NOT NULL)`)
+			rt, err := router.New(router.Config{Table: "public." + obx})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := e.config()
+			cfg.Outbox, cfg.OutboxCleanup = rt, true
+			warned := &warnSignal{msg: "no replica identity", ch: make(chan struct{}, 1)}
+			s, err := New(cfg, WithLogger(slog.New(warned)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := s.Open(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Close(context.Background()) })
+			select {
+			case <-warned.ch: // Open logs it before returning
+				if !tc.warn {
+					t.Fatal("warned about a table with a primary key")
+				}
+			default:
+				if tc.warn {
+					t.Fatal("no warning about the missing replica identity")
+				}
+			}
+		})
+	}
+}

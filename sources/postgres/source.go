@@ -200,6 +200,7 @@ func (s *Source) Open(ctx context.Context, from connectors.Position) (err error)
 		s.mu.Lock()
 		s.cleaner, s.cleanPool, s.cleanKick = c, cp, make(chan struct{}, 1)
 		s.mu.Unlock()
+		s.checkCleanable(ctx, pool, obx)
 	}
 	if needSlot {
 		// Tables the publication does not hold yet have never been
