@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sluicehq/sluice/broker/kafkaproto"
 	"log/slog"
 	"slices"
 	"sync"
@@ -170,17 +171,7 @@ func (g *clusterGroups) findCoordinator(req *kmsg.FindCoordinatorRequest) (kmsg.
 		im, _ = g.meta.Image()
 	}
 	code, node := coordinatorOf(im)
-	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
-	if req.Version < 4 {
-		resp.ErrorCode, resp.NodeID, resp.Host, resp.Port = code, node.ID, node.Host, node.Port
-		return resp, nil
-	}
-	for _, k := range req.CoordinatorKeys {
-		rc := kmsg.NewFindCoordinatorResponseCoordinator()
-		rc.Key, rc.ErrorCode, rc.NodeID, rc.Host, rc.Port = k, code, node.ID, node.Host, node.Port
-		resp.Coordinators = append(resp.Coordinators, rc)
-	}
-	return resp, nil
+	return kafkaproto.FindCoordinatorResponse(req, code, node.ID, node.Host, node.Port), nil
 }
 
 // coordinatorOf names the leader of __consumer_offsets-0, or

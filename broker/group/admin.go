@@ -3,6 +3,7 @@ package group
 import (
 	"context"
 	"errors"
+	"github.com/sluicehq/sluice/broker/kafkaproto"
 	"slices"
 	"strings"
 
@@ -130,16 +131,6 @@ func (c *Coordinator) deleteGroup(ctx context.Context, id string) int16 {
 // findCoordinator serves FindCoordinator v0-v6 for groups: this node
 // coordinates every group.
 func (c *Coordinator) findCoordinator(req *kmsg.FindCoordinatorRequest) kmsg.Response {
-	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	n := *c.node
-	if req.Version < 4 {
-		resp.NodeID, resp.Host, resp.Port = n.ID, n.Host, n.Port
-		return resp
-	}
-	for _, k := range req.CoordinatorKeys {
-		rc := kmsg.NewFindCoordinatorResponseCoordinator()
-		rc.Key, rc.NodeID, rc.Host, rc.Port = k, n.ID, n.Host, n.Port
-		resp.Coordinators = append(resp.Coordinators, rc)
-	}
-	return resp
+	return kafkaproto.FindCoordinatorResponse(req, 0, n.ID, n.Host, n.Port)
 }

@@ -8,35 +8,16 @@
 package server
 
 import (
+	"github.com/sluicehq/sluice/broker/kafkaproto"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func (s *Server) handleFindCoordinator(req *kmsg.FindCoordinatorRequest) kmsg.Response {
-	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	host, port := s.advertised()
 	var code int16
 	if req.CoordinatorType != 0 {
 		code = kerr.CoordinatorNotAvailable.Code
 	}
-	if req.Version < 4 {
-		resp.ErrorCode = code
-		if code == 0 {
-			resp.NodeID, resp.Host, resp.Port = s.cfg.NodeID, host, port
-		} else {
-			resp.NodeID, resp.Port = -1, -1
-		}
-		return resp
-	}
-	for _, key := range req.CoordinatorKeys {
-		c := kmsg.NewFindCoordinatorResponseCoordinator()
-		c.Key, c.ErrorCode = key, code
-		if code == 0 {
-			c.NodeID, c.Host, c.Port = s.cfg.NodeID, host, port
-		} else {
-			c.NodeID, c.Port = -1, -1
-		}
-		resp.Coordinators = append(resp.Coordinators, c)
-	}
-	return resp
+	return kafkaproto.FindCoordinatorResponse(req, code, s.cfg.NodeID, host, port)
 }
