@@ -90,8 +90,9 @@ func (s *Server) replicate(ctx context.Context) {
 // the image, it finds a leader by its id through Metadata.
 func (s *Server) replicaClient() (*kgo.Client, error) {
 	var seeds []string
-	for _, id := range s.image().SortedBrokerIDs(true) {
-		b := s.image().Brokers[id]
+	im := s.image()
+	for _, id := range im.SortedBrokerIDs(true) {
+		b := im.Brokers[id]
 		if id != s.cfg.NodeID && b.Host != "" {
 			seeds = append(seeds, net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))))
 		}
@@ -380,26 +381,24 @@ func (s *Server) fetchOnce(ctx context.Context, cl *kgo.Client, leader int32, pa
 	if resp.ErrorCode != 0 {
 		return kerr.ErrorForCode(resp.ErrorCode)
 	}
-	byName := map[string]map[int32]followed{}
+	type topicPart struct {
+		topic string
+		part  int32
+	}
+	byTP := map[topicPart]followed{}
+	names := map[[16]byte]string{}
 	for _, f := range parts {
-		if byName[f.p.topic] == nil {
-			byName[f.p.topic] = map[int32]followed{}
-		}
-		byName[f.p.topic][f.p.index] = f
+		byTP[topicPart{f.p.topic, f.p.index}] = f
+		names[f.p.topicID] = f.p.topic
 	}
 	var failed error
-	for ti, rt := range resp.Topics {
+	for _, rt := range resp.Topics {
 		name := rt.Topic
-		if name == "" && ti < len(req.Topics) {
-			name = req.Topics[ti].Topic // v13+ answers by topic id, in request order
-			for _, qt := range req.Topics {
-				if qt.TopicID == rt.TopicID {
-					name = qt.Topic
-				}
-			}
+		if name == "" {
+			name = names[rt.TopicID] // v13+ answers by topic id
 		}
 		for _, rp := range rt.Partitions {
-			f, ok := byName[name][rp.Partition]
+			f, ok := byTP[topicPart{name, rp.Partition}]
 			if !ok {
 				continue
 			}

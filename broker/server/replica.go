@@ -227,14 +227,9 @@ func (s *Server) manageISR(ctx context.Context) {
 // ledPartitions lists the local partitions this node leads.
 func (s *Server) ledPartitions() []*partition {
 	var out []*partition
-	for _, t := range s.allTopics() {
-		for _, p := range s.partitionsOf(t) {
-			if p == nil {
-				continue
-			}
-			if r := p.role.Load(); r != nil && r.leader == s.cfg.NodeID {
-				out = append(out, p)
-			}
+	for _, p := range s.localPartitions() {
+		if r := p.role.Load(); r != nil && r.leader == s.cfg.NodeID {
+			out = append(out, p)
 		}
 	}
 	return out
