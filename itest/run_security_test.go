@@ -255,21 +255,7 @@ pipelines:
 		run := startRunEnv(t, pipelineFile("noca.yaml", "{}", `{mechanism: SCRAM-SHA-512, username: piper, password: "${`+secPiperEnv+`}"}`), FreeAddr(t), env...)
 		wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
 		defer wcancel()
-		certErr := func() string {
-			for _, l := range strings.Split(run.out.String(), "\n") {
-				if strings.Contains(l, "level=ERROR") && strings.Contains(l, "certificate signed by unknown authority") {
-					return l
-				}
-			}
-			return ""
-		}
-		for certErr() == "" {
-			if wctx.Err() != nil {
-				t.Fatalf("no certificate error within 60 s:\n%s", run.out.String())
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Logf("the error: %s", certErr())
+		t.Logf("the error: %s", waitErrorLine(t, wctx, run, "certificate signed by unknown authority"))
 		run.stop()
 		noSecret(t, "sluice run output (no ca_file)", run.out.String(), secPiperPassword)
 	})
@@ -409,21 +395,7 @@ pipelines:
 		wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
 		defer wcancel()
 		// The sink's own logged error (not go-redis's pool log line).
-		certErr := func() string {
-			for _, l := range strings.Split(run.out.String(), "\n") {
-				if strings.Contains(l, "level=ERROR") && strings.Contains(l, "sink=cache") && strings.Contains(l, "certificate") {
-					return l
-				}
-			}
-			return ""
-		}
-		for certErr() == "" {
-			if wctx.Err() != nil {
-				t.Fatalf("no certificate error from the sink within 60 s:\n%s", run.out.String())
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Logf("the error: %s", certErr())
+		t.Logf("the error: %s", waitErrorLine(t, wctx, run, "sink=cache", "certificate"))
 		run.stop()
 		noSecret(t, "sluice run output (no CA file)", run.out.String(), redisPassword)
 	})
@@ -436,21 +408,7 @@ pipelines:
 			t.Fatal(err)
 		}
 		run := startRunEnv(t, pipelineFile("wrong.yaml", "{ca_file: "+pki.ca+"}", wrongFile), FreeAddr(t))
-		line := func() string {
-			for _, l := range strings.Split(run.out.String(), "\n") {
-				if strings.Contains(l, "level=ERROR") && strings.Contains(l, "sink=cache") && strings.Contains(l, "WRONGPASS") {
-					return l
-				}
-			}
-			return ""
-		}
-		for line() == "" {
-			if ctx.Err() != nil {
-				t.Fatalf("no WRONGPASS error from the sink:\n%s", run.out.String())
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Logf("the error: %s", line())
+		t.Logf("the error: %s", waitErrorLine(t, ctx, run, "sink=cache", "WRONGPASS"))
 		run.stop()
 		noSecret(t, "sluice run output (wrong password)", run.out.String(), redisPassword, secWrongPassword)
 	})
@@ -523,21 +481,7 @@ pipelines:
 	noSecret(t, "sluice pipeline validate output", out, pgPassword)
 
 	run := startRunEnv(t, file, FreeAddr(t), env...)
-	sslErr := func() string {
-		for _, l := range strings.Split(run.out.String(), "\n") {
-			if strings.Contains(l, "level=ERROR") && strings.Contains(l, "source=postgres") && strings.Contains(l, "refused TLS") {
-				return l
-			}
-		}
-		return ""
-	}
-	for sslErr() == "" {
-		if ctx.Err() != nil {
-			t.Fatalf("no TLS error from the source:\n%s", run.out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Logf("the error: %s", sslErr())
+	t.Logf("the error: %s", waitErrorLine(t, ctx, run, "source=postgres", "refused TLS"))
 	run.stop()
 	noSecret(t, "sluice run output", run.out.String(), pgPassword)
 }
@@ -641,21 +585,7 @@ pipelines:
 	failsWith := func(t *testing.T, file, want string) {
 		t.Helper()
 		run := startRunEnv(t, file, FreeAddr(t))
-		line := func() string {
-			for _, l := range strings.Split(run.out.String(), "\n") {
-				if strings.Contains(l, "level=ERROR") && strings.Contains(l, "sink=search") && strings.Contains(l, want) {
-					return l
-				}
-			}
-			return ""
-		}
-		for line() == "" {
-			if ctx.Err() != nil {
-				t.Fatalf("no sink error with %q:\n%s", want, run.out.String())
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Logf("the error: %s", line())
+		t.Logf("the error: %s", waitErrorLine(t, ctx, run, "sink=search", want))
 		run.stop()
 		noSecret(t, "sluice run output", run.out.String(), esPassword, secWrongPassword)
 		if n := count(); n > 0 {
@@ -788,21 +718,7 @@ pipelines:
 	t.Run("tls=true without server TLS", func(t *testing.T) {
 		env := []string{"MYSEC_DSN=" + base + "?tls=true"}
 		run := startRunEnv(t, file, FreeAddr(t), env...)
-		line := func() string {
-			for _, l := range strings.Split(run.out.String(), "\n") {
-				if strings.Contains(l, "level=ERROR") && strings.Contains(l, "source=mysql") && strings.Contains(l, "TLS") {
-					return l
-				}
-			}
-			return ""
-		}
-		for line() == "" {
-			if ctx.Err() != nil {
-				t.Fatalf("no TLS error from the source:\n%s", run.out.String())
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Logf("the error: %s", line())
+		t.Logf("the error: %s", waitErrorLine(t, ctx, run, "source=mysql", "TLS"))
 		run.stop()
 		noSecret(t, "sluice run output", run.out.String(), myPassword)
 	})
@@ -942,21 +858,7 @@ pipelines:
 	refused := func(t *testing.T, file, component, want string) {
 		t.Helper()
 		run := startRunEnv(t, file, FreeAddr(t))
-		line := func() string {
-			for _, l := range strings.Split(run.out.String(), "\n") {
-				if strings.Contains(l, "level=ERROR") && strings.Contains(l, component) && strings.Contains(l, want) {
-					return l
-				}
-			}
-			return ""
-		}
-		for line() == "" {
-			if ctx.Err() != nil {
-				t.Fatalf("no %s error with %q:\n%s", component, want, run.out.String())
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Logf("the error: %s", line())
+		t.Logf("the error: %s", waitErrorLine(t, ctx, run, component, want))
 		run.stop()
 	}
 	t.Run("broker without client certificate", func(t *testing.T) {
@@ -1012,6 +914,30 @@ func startTLSRedisClientAuth(t *testing.T, pki secPKI, clientCert, clientKey str
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("mTLS redis on %s not ready after 30s: %v\n%s", addr, err, out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitErrorLine waits until run has logged an ERROR line holding every one
+// of parts and returns it; it fails t when ctx ends first.
+func waitErrorLine(t *testing.T, ctx context.Context, run *runProc, parts ...string) string {
+	t.Helper()
+	for {
+		for _, l := range strings.Split(run.out.String(), "\n") {
+			if !strings.Contains(l, "level=ERROR") {
+				continue
+			}
+			all := true
+			for _, p := range parts {
+				all = all && strings.Contains(l, p)
+			}
+			if all {
+				return l
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no ERROR line with %q:\n%s", parts, run.out.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
